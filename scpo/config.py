@@ -1,0 +1,266 @@
+"""Typed, validated views of `params.yaml`: one frozen dataclass per section.
+
+`params.yaml` is the only place values live. Notebooks call `load_stage(stage, params_file)` and get
+only the sections that stage declares (the same list as its `params:` in `dvc.yaml`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+DATA_SOURCES = ("embedded", "prism_local", "prism_hub")
+
+
+class ConfigError(ValueError):
+    """A params value is missing, unknown or out of range; the message names the key."""
+
+
+def _check(ok: bool, key: str, allowed: str, value: Any) -> None:
+    if not ok:
+        raise ConfigError(f"params: {key} = {value!r} is out of range; allowed: {allowed}")
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """Where preference data comes from and how users are split."""
+
+    source: str  # embedded | prism_local | prism_hub
+    prism_dir: str  # local snapshot folder (prism_local), relative to the run root
+    prism_hub_id: str
+    prism_revision: str  # pinned hub commit: the seeded user split depends on row order
+    test_size: float  # share of users held out (the study: 0.15)
+    split_seed: int
+
+    def __post_init__(self) -> None:
+        _check(self.source in DATA_SOURCES, "data.source", " | ".join(DATA_SOURCES), self.source)
+        _check(0.0 < self.test_size < 1.0, "data.test_size", "0 < test_size < 1", self.test_size)
+
+
+@dataclass(frozen=True)
+class SimulationConfig:
+    """The embedded, simulated PRISM: sizes and the planted preference structure."""
+
+    seed: int
+    user_scale: float  # x PRISM's users per residence country (US 386, UK 340, ...)
+    conversations_per_user: int  # each user has 1..this many conversations
+    max_turns: int  # turns per conversation: 1..this; turn 0 has 4 responses, later turns 2
+    survey_only_share: float  # users who answered the survey but never conversed
+    country_deviation: float  # scale of each minority country's deviation from the global preference
+    majority_deviation: float  # the same for the majority (global-pool) countries
+    personal_noise: float  # sd of each annotator's own deviation
+    extreme_share: float  # share of annotators per country who are extreme (strongly divergent)
+    extreme_noise: float  # sd of an extreme annotator's own deviation
+    rating_noise: float  # sd of per-response rating noise
+    score_scale: float  # slider points per unit of utility
+    coarse_rater_share: float  # raters who round to multiples of 10, a source of ties
+
+    def __post_init__(self) -> None:
+        _check(self.user_scale > 0, "simulation.user_scale", "> 0", self.user_scale)
+        _check(self.conversations_per_user >= 1, "simulation.conversations_per_user", ">= 1",
+               self.conversations_per_user)
+        _check(self.max_turns >= 1, "simulation.max_turns", ">= 1", self.max_turns)
+        for name in ("survey_only_share", "extreme_share", "coarse_rater_share"):
+            value = getattr(self, name)
+            _check(0.0 <= value < 1.0, f"simulation.{name}", "0 <= x < 1", value)
+        for name in ("country_deviation", "majority_deviation", "personal_noise", "extreme_noise",
+                     "rating_noise", "score_scale"):
+            value = getattr(self, name)
+            _check(value >= 0.0, f"simulation.{name}", ">= 0", value)
+
+
+@dataclass(frozen=True)
+class ScoringConfig:
+    """The global reward model and how texts are encoded and scored."""
+
+    model: str  # "embedded", a hub id or a local path
+    revision: str | None  # hub revision for a hub id
+    max_length: int  # tokens per (prompt, response); longer inputs are truncated, never dropped
+    batch_size: int  # scoring batch (sorted by length, so padding stays small)
+    dtype: str  # float32 | bfloat16 | float16
+
+    def __post_init__(self) -> None:
+        _check(self.max_length >= 8, "scoring.max_length", ">= 8", self.max_length)
+        _check(self.batch_size >= 1, "scoring.batch_size", ">= 1", self.batch_size)
+        _check(self.dtype in ("float32", "bfloat16", "float16"), "scoring.dtype",
+               "float32 | bfloat16 | float16", self.dtype)
+
+
+@dataclass(frozen=True)
+class FilteringConfig:
+    """Keep a pair iff sigmoid(r+ - r-) < tau (the study: tau = 0.7; tau = 1 keeps all)."""
+
+    tau: float
+
+    def __post_init__(self) -> None:
+        _check(0.0 < self.tau <= 1.0, "filtering.tau", "0 < tau <= 1", self.tau)
+
+
+@dataclass(frozen=True)
+class WeightingConfig:
+    """w = min(exp((r+ - r-) / beta), 1) (the study: beta = 1.1; .inf means no weighting)."""
+
+    beta: float
+
+    def __post_init__(self) -> None:
+        _check(self.beta > 0.0, "weighting.beta", "beta > 0 (.inf disables weighting)", self.beta)
+
+
+@dataclass(frozen=True)
+class TrainingConfig:
+    """Fine-tuning hyperparameters; names are `transformers.TrainingArguments` names."""
+
+    learning_rate: float
+    max_steps: int
+    per_device_train_batch_size: int
+    lr_scheduler_type: str
+    warmup_steps: int
+    weight_decay: float
+    max_grad_norm: float
+    adam_beta1: float
+    adam_beta2: float
+    adam_epsilon: float
+    seed: int
+    bf16: bool
+    gradient_checkpointing: bool
+    disable_dropout: bool  # the release kept HF's dropout on while training
+    logging_steps: int
+
+    def __post_init__(self) -> None:
+        _check(self.learning_rate > 0, "training.learning_rate", "> 0", self.learning_rate)
+        _check(self.max_steps >= 1, "training.max_steps", ">= 1", self.max_steps)
+        _check(self.per_device_train_batch_size >= 1, "training.per_device_train_batch_size",
+               ">= 1", self.per_device_train_batch_size)
+        _check(self.logging_steps >= 1, "training.logging_steps", ">= 1", self.logging_steps)
+
+    def trainer_kwargs(self) -> dict[str, Any]:
+        """The fields as keyword arguments for `RewardConfig`/`TrainingArguments`."""
+        return dataclasses.asdict(self)
+
+
+@dataclass(frozen=True)
+class GlobalRMConfig:
+    """The embedded global RM: a tiny encoder trained on the pooled majority ("global") users."""
+
+    pool_countries: tuple[str, ...]  # residence countries whose train-split users train it
+    hidden_size: int
+    num_hidden_layers: int
+    num_attention_heads: int
+    intermediate_size: int
+    training: TrainingConfig = field(repr=False)
+
+    def __post_init__(self) -> None:
+        _check(len(self.pool_countries) > 0, "global_rm.pool_countries", "a non-empty list",
+               self.pool_countries)
+        _check(self.hidden_size % self.num_attention_heads == 0, "global_rm.hidden_size",
+               "a multiple of num_attention_heads", self.hidden_size)
+
+
+@dataclass(frozen=True)
+class EvaluationConfig:
+    """How held-out pairs are scored."""
+
+    batch_size: int
+
+    def __post_init__(self) -> None:
+        _check(self.batch_size >= 1, "evaluation.batch_size", ">= 1", self.batch_size)
+
+
+SECTIONS: dict[str, type] = {
+    "data": DataConfig,
+    "simulation": SimulationConfig,
+    "scoring": ScoringConfig,
+    "global_rm": GlobalRMConfig,
+    "filtering": FilteringConfig,
+    "weighting": WeightingConfig,
+    "training": TrainingConfig,
+    "evaluation": EvaluationConfig,
+    "countries": dict,
+}
+
+# The params sections each stage reads; `dvc.yaml` lists the same (a test keeps them equal).
+STAGE_PARAMS: dict[str, tuple[str, ...]] = {
+    "data": ("data", "simulation", "countries"),
+    "global_scoring": ("scoring", "global_rm"),
+    "filter_weight": ("filtering", "weighting", "countries"),
+    "training": ("scoring", "training", "evaluation", "countries"),
+    "bias_analysis": ("countries",),
+}
+
+
+def _build(cls: type, section: str, raw: Any) -> Any:
+    if not isinstance(raw, dict):
+        raise ConfigError(f"params: section '{section}' must be a mapping, got {type(raw).__name__}")
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(raw) - names)
+    missing = sorted(names - set(raw))
+    if unknown:
+        raise ConfigError(f"params: unknown key(s) {', '.join(f'{section}.{k}' for k in unknown)}")
+    if missing:
+        raise ConfigError(f"params: missing key(s) {', '.join(f'{section}.{k}' for k in missing)}")
+    values = dict(raw)
+    if cls is GlobalRMConfig:
+        values["pool_countries"] = tuple(values["pool_countries"] or ())
+        values["training"] = _build(TrainingConfig, "global_rm.training", values["training"])
+    for f in dataclasses.fields(cls):
+        if f.type in ("float", "float | None") and isinstance(values[f.name], (int, str)):
+            values[f.name] = _as_float(values[f.name], f"{section}.{f.name}")
+    return cls(**values)
+
+
+def _as_float(value: int | str, key: str) -> float:
+    try:
+        return float(value)  # YAML reads 1e-6 as a string and .inf as a float
+    except ValueError:
+        raise ConfigError(f"params: {key} = {value!r} is not a number") from None
+
+
+def _countries(raw: Any) -> dict[str, str]:
+    """Slug -> exact `reside_country` string."""
+    if not isinstance(raw, dict) or not raw:
+        raise ConfigError("params: countries must be a non-empty mapping slug -> country name")
+    for slug, name in raw.items():
+        if not (isinstance(slug, str) and slug.isidentifier() and slug == slug.lower()):
+            raise ConfigError(f"params: countries.{slug}: a slug must be a lowercase identifier")
+        if not isinstance(name, str) or not name:
+            raise ConfigError(f"params: countries.{slug} must name a country, got {name!r}")
+    return dict(raw)
+
+
+def read_params(params_file: str | Path) -> dict[str, Any]:
+    """The raw YAML mapping, with a clear error when the file is missing or not a mapping."""
+    path = Path(params_file)
+    if not path.is_file():
+        raise ConfigError(f"params file not found: {path}")
+    raw = yaml.safe_load(path.read_text())
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: expected a mapping of sections")
+    unknown = sorted(set(raw) - set(SECTIONS))
+    if unknown:
+        raise ConfigError(f"{path}: unknown section(s) {', '.join(unknown)}")
+    return raw
+
+
+def load_section(raw: dict[str, Any], section: str) -> Any:
+    """One validated section of a raw params mapping."""
+    if section not in raw:
+        raise ConfigError(f"params: missing section '{section}'")
+    if section == "countries":
+        return _countries(raw[section])
+    return _build(SECTIONS[section], section, raw[section])
+
+
+def load_stage(stage: str, params_file: str | Path) -> dict[str, Any]:
+    """The sections `stage` reads, validated; every section is checked so bad values fail early."""
+    if stage not in STAGE_PARAMS:
+        raise ConfigError(f"unknown stage '{stage}'; stages: {', '.join(STAGE_PARAMS)}")
+    raw = read_params(params_file)
+    loaded = {section: load_section(raw, section) for section in SECTIONS if section in raw}
+    missing = [section for section in STAGE_PARAMS[stage] if section not in loaded]
+    if missing:
+        raise ConfigError(f"params: missing section(s) {', '.join(missing)} needed by stage '{stage}'")
+    return {section: loaded[section] for section in STAGE_PARAMS[stage]}

@@ -1,0 +1,150 @@
+"""PRISM preference data: loading (hub or local snapshot), validation, user split and pairs.
+
+One loader serves the real dataset and the embedded simulation: both are PRISM's `survey` and
+`utterances` configs, jsonl files read through `datasets`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import datasets
+import numpy as np
+import pandas as pd
+
+from scpo.config import ConfigError
+
+EMPTY_RESPONSE = "EMPTY STRING"
+# Required fields and a check of each value; anything else in a row is carried along untouched.
+UTTERANCE_FIELDS = {
+    "utterance_id": "string", "interaction_id": "string", "conversation_id": "string",
+    "user_id": "string", "turn": "int>=0", "within_turn_id": "int>=0", "user_prompt": "string",
+    "model_response": "string", "model_name": "string", "score": "int 1..100", "if_chosen": "bool",
+}
+SURVEY_FIELDS = {"user_id": "string", "location": "mapping with reside_country"}
+
+
+class DataValidationError(ValueError):
+    """A data row is malformed; the message names the file, the row and the field."""
+
+
+def load_prism_config(name: str, source: str, folder: Path, hub_id: str, revision: str) -> tuple[pd.DataFrame, str]:
+    """One PRISM config (`survey` or `utterances`) as a DataFrame, and a label naming where it came from.
+
+    source "prism_hub" reads `hub_id` at the pinned `revision`; anything else reads `<folder>/<name>.jsonl`.
+    """
+    if source == "prism_hub":
+        label = f"{hub_id}@{revision}:{name}"
+        try:
+            dataset = datasets.load_dataset(hub_id, name, revision=revision, split="train")
+        except Exception as error:  # offline, or the hub refused: say how to go local
+            raise ConnectionError(
+                f"could not load {label} from the Hugging Face Hub ({type(error).__name__}: {error}). "
+                "Offline? Put a snapshot of the dataset's survey.jsonl and utterances.jsonl in data/prism "
+                "(see README, 'Real data') and set data.source: prism_local in params.yaml."
+            ) from error
+        return dataset.to_pandas(), label
+    path = Path(folder) / f"{name}.jsonl"
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} not found: expected PRISM's {name}.jsonl there (see README, 'Real data')")
+    try:
+        dataset = datasets.load_dataset("json", data_files=str(path), split="train")
+    except Exception as error:
+        raise DataValidationError(f"{path}: not readable as JSON lines ({type(error).__name__}: {error})") from error
+    return dataset.to_pandas(), str(path)
+
+
+def _bad_rows(column: pd.Series, rule: str) -> pd.Series:
+    """True where a value breaks `rule` (a value of UTTERANCE_FIELDS or SURVEY_FIELDS)."""
+    if rule == "string":
+        return ~column.map(lambda v: isinstance(v, str))
+    if rule == "bool":
+        return ~column.map(lambda v: isinstance(v, (bool, np.bool_)))
+    if rule.startswith("mapping"):
+        return ~column.map(lambda v: isinstance(v, dict) and isinstance(v.get("reside_country"), str))
+    numeric = pd.to_numeric(column, errors="coerce")
+    ok = numeric.notna() & (numeric == numeric.round())
+    ok &= numeric.between(1, 100) if rule == "int 1..100" else numeric >= 0
+    return ~ok
+
+
+def validate_rows(frame: pd.DataFrame, fields: dict[str, str], label: str) -> None:
+    """Raise DataValidationError naming the file, the first bad row (1-based line) and the field."""
+    for name, rule in fields.items():
+        if name not in frame.columns:
+            raise DataValidationError(f"{label}: field '{name}' is missing from every row")
+        bad = _bad_rows(frame[name], rule)
+        if bad.any():
+            row = int(np.flatnonzero(bad.to_numpy())[0])
+            raise DataValidationError(
+                f"{label}: row {row + 1}: field '{name}' = {frame[name].iloc[row]!r} is not a valid "
+                f"{rule} ({int(bad.sum())} bad row(s) in all)"
+            )
+
+
+def user_countries(survey: pd.DataFrame) -> pd.Series:
+    """`location.reside_country` per user, indexed by user_id; duplicate users are an error."""
+    duplicated = survey.user_id.duplicated()
+    if duplicated.any():
+        raise DataValidationError(f"survey: user_id {survey.user_id[duplicated].iloc[0]!r} appears twice")
+    return pd.Series(survey.location.map(lambda loc: loc["reside_country"]).to_numpy(), index=survey.user_id,
+                     name="country")
+
+
+def split_users(user_ids: list[str], test_size: float, seed: int) -> pd.Series:
+    """'train'/'test' per user: `datasets.Dataset.train_test_split` over survey rows in file order, as
+    the released code split PRISM's 1,500 survey rows (users, not pairs, so test users are unseen)."""
+    split = datasets.Dataset.from_dict({"user_id": list(user_ids)}).train_test_split(test_size=test_size, seed=seed)
+    return pd.concat([
+        pd.Series("train", index=split["train"]["user_id"]),
+        pd.Series("test", index=split["test"]["user_id"]),
+    ]).rename("split")
+
+
+def build_pairs(utterances: pd.DataFrame) -> tuple[pd.DataFrame, int]:
+    """All within-interaction response pairs, the higher `score` chosen; exact ties dropped (counted).
+
+    Returns (pairs, n_ties). Only the current `user_prompt` is used, no conversation history, as released.
+    """
+    cols = ["interaction_id", "user_id", "turn", "user_prompt", "utterance_id", "within_turn_id",
+            "model_response", "score"]
+    left = utterances[cols]
+    both = left.merge(left[["interaction_id", "utterance_id", "within_turn_id", "model_response", "score"]],
+                      on="interaction_id", suffixes=("_a", "_b"))
+    both = both[both.within_turn_id_a < both.within_turn_id_b]
+    ties = both.score_a == both.score_b
+    both = both[~ties]
+    a_wins = (both.score_a > both.score_b).to_numpy()
+    pick = lambda a, b: np.where(a_wins, both[a].to_numpy(), both[b].to_numpy())  # noqa: E731
+    pairs = pd.DataFrame({
+        "pair_id": both.utterance_id_a + "|" + both.utterance_id_b,
+        "user_id": both.user_id, "interaction_id": both.interaction_id, "turn": both.turn.astype(int),
+        "prompt": both.user_prompt,
+        "chosen": pick("model_response_a", "model_response_b"),
+        "rejected": pick("model_response_b", "model_response_a"),
+        "chosen_id": pick("utterance_id_a", "utterance_id_b"),
+        "rejected_id": pick("utterance_id_b", "utterance_id_a"),
+        "chosen_score": pick("score_a", "score_b").astype(int),
+        "rejected_score": pick("score_b", "score_a").astype(int),
+    })
+    return pairs.sort_values("pair_id", ignore_index=True), int(ties.sum())
+
+
+def check_countries(countries: dict[str, str], present: pd.Series) -> None:
+    """Every configured country must have users in the data; the error lists the countries present."""
+    known = set(present)
+    for slug, name in countries.items():
+        if name not in known:
+            raise ConfigError(
+                f"params: countries.{slug} = {name!r} has no users in the data; residence countries "
+                f"present: {', '.join(sorted(known))}"
+            )
+
+
+def attach_truth(pairs: pd.DataFrame, truth: pd.DataFrame | None) -> pd.DataFrame:
+    """Add `truth_margin` = noise-free country utility of chosen minus rejected (NaN for real data)."""
+    if truth is None:
+        return pairs.assign(truth_margin=np.nan)
+    utility = truth.set_index("utterance_id").country_utility
+    return pairs.assign(truth_margin=utility.loc[pairs.chosen_id].to_numpy()
+                        - utility.loc[pairs.rejected_id].to_numpy())

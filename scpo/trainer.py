@@ -1,0 +1,86 @@
+"""Fine-tuning a reward model with the weighted Bradley-Terry loss: TRL's RewardTrainer, loss overridden.
+
+Every arm (and the embedded global RM's own training) goes through `train_reward_model`; arms differ
+only in the pairs and the `weight` column they pass.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import datasets
+import numpy as np
+import torch
+from transformers import PreTrainedModel, PreTrainedTokenizerBase
+from trl import RewardConfig, RewardTrainer
+from trl.trainer.reward_trainer import DataCollatorForPreference
+
+from scpo.config import TrainingConfig
+from scpo.loss import weighted_bt_loss
+from scpo.scoring import encode
+
+
+@dataclass
+class WeightedPreferenceCollator(DataCollatorForPreference):
+    """TRL's collator (rows [chosen..., rejected...], dynamic padding) plus a (B,) float `weight`."""
+
+    def torch_call(self, examples: list[dict[str, Any]]) -> dict[str, Any]:
+        batch = super().torch_call(examples)
+        batch["weight"] = torch.tensor([float(ex.get("weight", 1.0)) for ex in examples], dtype=torch.float)
+        return batch
+
+
+class WeightedRewardTrainer(RewardTrainer):
+    """RewardTrainer whose loss is `weighted_bt_loss`; logs batch accuracy and mean weight."""
+
+    def _set_signature_columns_if_needed(self) -> None:
+        super()._set_signature_columns_if_needed()
+        if "weight" not in self._signature_columns:
+            self._signature_columns = [*self._signature_columns, "weight"]
+
+    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+        weight = inputs.pop("weight")
+        outputs = model(input_ids=inputs["input_ids"], attention_mask=inputs["attention_mask"])
+        chosen, rejected = outputs.logits.squeeze(-1).chunk(2)
+        loss = weighted_bt_loss(chosen, rejected, weight)
+        mode = "train" if model.training else "eval"
+        with torch.no_grad():  # per-batch diagnostics only; accuracy is computed from saved scores
+            self._metrics[mode]["accuracy"].append((chosen > rejected).float().mean().item())
+            self._metrics[mode]["mean_weight"].append(weight.mean().item())
+        return (loss, outputs) if return_outputs else loss
+
+
+def preference_dataset(tokenizer: PreTrainedTokenizerBase, prompts: Sequence[str], chosen: Sequence[str],
+                       rejected: Sequence[str], weight: Sequence[float] | np.ndarray,
+                       max_length: int) -> datasets.Dataset:
+    """Tokenised pairs (`chosen_ids`, `rejected_ids`, `weight`), encoded exactly as scoring encodes them."""
+    return datasets.Dataset.from_dict({
+        "chosen_ids": encode(tokenizer, prompts, chosen, max_length),
+        "rejected_ids": encode(tokenizer, prompts, rejected, max_length),
+        "weight": np.asarray(weight, dtype=np.float64).tolist(),
+    })
+
+
+def reward_config(training: TrainingConfig, output_dir: Path) -> RewardConfig:
+    """TrainingArguments from `params.yaml` alone: every value TRL would default differently is pinned there."""
+    return RewardConfig(
+        output_dir=str(output_dir), **training.trainer_kwargs(),
+        max_length=None,  # inputs are truncated by `encode`; TRL's max_length would drop long pairs
+        report_to="none", save_strategy="no", eval_strategy="no",
+    )
+
+
+def train_reward_model(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, dataset: datasets.Dataset,
+                       args: RewardConfig) -> WeightedRewardTrainer:
+    """Fine-tune `model` in place on weighted pairs; returns the trainer (its `state.log_history` holds the curve)."""
+    if len(dataset) == 0:
+        raise ValueError("no training pairs: nothing to fine-tune on (check filtering.tau and the data)")
+    trainer = WeightedRewardTrainer(
+        model=model, args=args, train_dataset=dataset, processing_class=tokenizer,
+        data_collator=WeightedPreferenceCollator(pad_token_id=tokenizer.pad_token_id),
+    )
+    trainer.train()
+    return trainer
