@@ -148,3 +148,23 @@ def attach_truth(pairs: pd.DataFrame, truth: pd.DataFrame | None) -> pd.DataFram
     utility = truth.set_index("utterance_id").country_utility
     return pairs.assign(truth_margin=utility.loc[pairs.chosen_id].to_numpy()
                         - utility.loc[pairs.rejected_id].to_numpy())
+
+
+def country_counts(user_country: pd.Series, split: pd.Series, utterances: pd.DataFrame,
+                   pairs: pd.DataFrame) -> pd.DataFrame:
+    """Per residence country: users, conversing users, train/test users and train/test pairs."""
+    users = pd.DataFrame({"country": user_country, "split": split.reindex(user_country.index)})
+    users["conversing"] = users.index.isin(utterances.user_id.unique())
+    table = users.groupby("country").agg(users=("split", "size"), conversing_users=("conversing", "sum"))
+    for part in ("train", "test"):
+        table[f"{part}_users"] = users[users.split == part].groupby("country").size()
+        table[f"{part}_pairs"] = pairs[pairs.split == part].groupby("country").size()
+    return table.fillna(0).astype(int).sort_values("users", ascending=False)
+
+
+def pair_utterances(pairs: pd.DataFrame) -> pd.DataFrame:
+    """Each distinct response in `pairs` once: index `utterance_id`, columns `prompt`, `response`."""
+    columns = ["utterance_id", "prompt", "response"]
+    both = pd.concat([pairs[["chosen_id", "prompt", "chosen"]].set_axis(columns, axis=1),
+                      pairs[["rejected_id", "prompt", "rejected"]].set_axis(columns, axis=1)])
+    return both.drop_duplicates("utterance_id").set_index("utterance_id").sort_index()

@@ -70,4 +70,19 @@ def read_json(path: Path) -> Any:
 
 def as_tensor(values: Any) -> torch.Tensor:
     """A float64 tensor from a pandas column or array (float64 keeps exp/log comparisons exact)."""
-    return torch.as_tensor(pd.Series(values).to_numpy(dtype="float64"))
+    return torch.tensor(pd.Series(values).to_numpy(dtype="float64"))
+
+
+def markdown_table(frame: pd.DataFrame, digits: int = 3) -> str:
+    """A GitHub-flavoured Markdown table of `frame` (index not included), floats rounded."""
+    cells = frame.map(lambda v: f"{v:.{digits}f}" if isinstance(v, float) else str(v))
+    lines = ["| " + " | ".join(map(str, frame.columns)) + " |", "|" + "---|" * len(frame.columns)]
+    lines += ["| " + " | ".join(row) + " |" for row in cells.itertuples(index=False)]
+    return "\n".join(lines) + "\n"
+
+
+def write_text(text: str, path: Path) -> Path:
+    """Write a text file atomically."""
+    with atomic_path(path) as tmp:
+        tmp.write_text(text)
+    return path

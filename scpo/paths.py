@@ -30,3 +30,10 @@ def report_path(kind: str, name: str) -> Path:
     folder = run_root() / "reports" / kind
     folder.mkdir(parents=True, exist_ok=True)
     return folder / name
+
+
+def global_rm_source(model_setting: str) -> str:
+    """Where the global RM loads from: the stage-02 folder for the embedded RM, else the hub id or path."""
+    if model_setting == "embedded":
+        return str(run_root() / "artifacts" / "02_global_scoring" / "global_rm")
+    return model_setting
