@@ -14,6 +14,8 @@ from typing import Any
 import yaml
 
 DATA_SOURCES = ("embedded", "prism_local", "prism_hub")
+# The file DVC hashes as the data stage's input for sources that are not a local folder.
+INPUT_FOR_SOURCE = {"embedded": "scpo/embedded.py", "prism_hub": "scpo/data.py"}
 
 
 class ConfigError(ValueError):
@@ -30,7 +32,7 @@ class DataConfig:
     """Where preference data comes from and how users are split."""
 
     source: str  # embedded | prism_local | prism_hub
-    prism_dir: str  # local snapshot folder (prism_local), relative to the run root
+    input: str  # what the data stage reads (a DVC dependency): see INPUT_FOR_SOURCE; the snapshot folder for prism_local
     prism_hub_id: str
     prism_revision: str  # pinned hub commit: the seeded user split depends on row order
     test_size: float  # share of users held out (the study: 0.15)
@@ -38,6 +40,9 @@ class DataConfig:
 
     def __post_init__(self) -> None:
         _check(self.source in DATA_SOURCES, "data.source", " | ".join(DATA_SOURCES), self.source)
+        expected = INPUT_FOR_SOURCE.get(self.source)
+        _check(expected is None or self.input == expected, "data.input",
+               f"{expected} when data.source is {self.source}", self.input)
         _check(0.0 < self.test_size < 1.0, "data.test_size", "0 < test_size < 1", self.test_size)
 
 

@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-import torch
 
 
 @contextmanager
@@ -68,8 +67,10 @@ def read_json(path: Path) -> Any:
     return json.loads(path.read_text())
 
 
-def as_tensor(values: Any) -> torch.Tensor:
+def as_tensor(values: Any) -> "torch.Tensor":
     """A float64 tensor from a pandas column or array (float64 keeps exp/log comparisons exact)."""
+    import torch  # here, so that light commands (scpo.notebooks) do not load torch
+
     return torch.tensor(pd.Series(values).to_numpy(dtype="float64"))
 
 
