@@ -1,0 +1,27 @@
+"""Profiles: a params file made of `params.yaml` with a few overrides (tests use `tests/tiny_profile.yaml`)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+
+def merged(base: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
+    """`base` with `overrides` merged in recursively; `countries` is replaced whole, not merged."""
+    out = dict(base)
+    for key, value in overrides.items():
+        if isinstance(value, dict) and isinstance(base.get(key), dict) and key != "countries":
+            out[key] = merged(base[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def write_profile(base_file: Path, overrides_file: Path, target: Path) -> Path:
+    """Write `base_file` merged with `overrides_file` to `target` as YAML."""
+    base = yaml.safe_load(base_file.read_text())
+    overrides = yaml.safe_load(overrides_file.read_text()) or {}
+    target.write_text(yaml.safe_dump(merged(base, overrides), sort_keys=False))
+    return target
