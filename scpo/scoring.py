@@ -47,6 +47,8 @@ def encode(tokenizer: PreTrainedTokenizerBase, prompts: Sequence[str], responses
     """
     if len(prompts) != len(responses):
         raise ValueError(f"{len(prompts)} prompts but {len(responses)} responses")
+    if len(prompts) == 0:
+        return []
     if tokenizer.chat_template:
         return [
             list(tokenizer.apply_chat_template(

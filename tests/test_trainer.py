@@ -1,0 +1,91 @@
+"""The trainer: weights reach the loss, every parameter trains, arguments come from params.yaml alone."""
+
+import numpy as np
+import pytest
+import torch
+
+from scpo import config
+from scpo.embedded import embedded_reward_model, embedded_tokenizer
+from scpo.paths import ROOT
+from scpo.trainer import (WeightedPreferenceCollator, WeightedRewardTrainer, preference_dataset, reward_config,
+                          train_reward_model)
+
+PARAMS = config.read_params(ROOT / "params.yaml")
+RM = config.load_section(PARAMS, "global_rm")
+TRAINING = config.load_section(PARAMS, "training")
+
+
+@pytest.fixture
+def tiny():
+    tokenizer = embedded_tokenizer()
+    return embedded_reward_model(RM, len(tokenizer), 32, seed=0), tokenizer
+
+
+def pairs_dataset(tokenizer, weight, n=8):
+    prompts = ["what food"] * n
+    return preference_dataset(tokenizer, prompts, ["carefully thorough detailed"] * n,
+                              ["boldly short"] * n, weight if weight is not None else np.ones(n), 32)
+
+
+def short_training(tmp_path, **overrides):
+    values = TRAINING.trainer_kwargs() | {"max_steps": 3, "per_device_train_batch_size": 4,
+                                          "learning_rate": 1e-2, "logging_steps": 1} | overrides
+    return reward_config(config.TrainingConfig(**values), tmp_path)
+
+
+def test_collator_keeps_weights_and_pads_dynamically(tiny):
+    _, tokenizer = tiny
+    collate = WeightedPreferenceCollator(pad_token_id=tokenizer.pad_token_id)
+    batch = collate([{"chosen_ids": [2, 5, 6, 3], "rejected_ids": [2, 7, 3], "weight": 0.25},
+                     {"chosen_ids": [2, 8, 3], "rejected_ids": [2, 9, 9, 9, 3], "weight": 1.0}])
+    assert batch["input_ids"].shape == (4, 5)  # chosen..., rejected...; padded to the batch's longest
+    assert batch["attention_mask"].sum(1).tolist() == [4, 3, 3, 5]
+    assert torch.equal(batch["weight"], torch.tensor([0.25, 1.0]))
+
+
+def test_zero_weights_give_zero_loss(tiny, tmp_path):
+    model, tokenizer = tiny
+    trainer = WeightedRewardTrainer(model=model, args=short_training(tmp_path), processing_class=tokenizer,
+                                    train_dataset=pairs_dataset(tokenizer, np.zeros(8)),
+                                    data_collator=WeightedPreferenceCollator(pad_token_id=tokenizer.pad_token_id))
+    batch = next(iter(trainer.get_train_dataloader()))
+    assert "weight" in batch
+    assert trainer.compute_loss(trainer.model, batch).item() == 0.0
+
+
+def test_weights_scale_the_loss_by_batch_size_not_weight_sum(tiny, tmp_path):
+    model, tokenizer = tiny
+    model.eval()  # no dropout, so the two evaluations see identical rewards
+    trainer = WeightedRewardTrainer(model=model, args=short_training(tmp_path, disable_dropout=True),
+                                    processing_class=tokenizer, train_dataset=pairs_dataset(tokenizer, None),
+                                    data_collator=WeightedPreferenceCollator(pad_token_id=tokenizer.pad_token_id))
+    batch = next(iter(trainer.get_train_dataloader()))
+    full = trainer.compute_loss(trainer.model, dict(batch)).item()
+    half = trainer.compute_loss(trainer.model, dict(batch, weight=torch.full_like(batch["weight"], 0.5))).item()
+    assert half == pytest.approx(full / 2, rel=1e-6)
+
+
+def test_every_trainable_parameter_changes(tiny, tmp_path):
+    model, tokenizer = tiny
+    before = {name: p.detach().clone() for name, p in model.named_parameters() if p.requires_grad}
+    train_reward_model(model, tokenizer, pairs_dataset(tokenizer, None), short_training(tmp_path))
+    unchanged = [name for name, p in model.named_parameters()
+                 if name in before and torch.equal(before[name], p.detach())
+                 and "position_embeddings" not in name and "token_type_embeddings" not in name
+                 and "word_embeddings" not in name]
+    assert not unchanged, unchanged
+
+
+def test_reward_config_takes_every_value_from_params(tmp_path):
+    args = reward_config(TRAINING, tmp_path)
+    for name, value in TRAINING.trainer_kwargs().items():
+        assert getattr(args, name) == value, name
+    assert args.max_length is None  # truncation happens in encode; TRL would drop long pairs
+    assert args.report_to == [] or args.report_to == "none" or args.report_to == ["none"]
+
+
+def test_empty_training_set_is_an_error(tiny, tmp_path):
+    model, tokenizer = tiny
+    empty = preference_dataset(tokenizer, [], [], [], [], 32)
+    with pytest.raises(ValueError, match="no training pairs"):
+        train_reward_model(model, tokenizer, empty, short_training(tmp_path))
