@@ -36,10 +36,11 @@ def margin_histogram(margin: pd.Series, country: pd.Series, tau: float, beta: fl
     """Global-RM margins r+ - r- of training pairs, the filter threshold and the weight curve."""
     fig, (left, right) = plt.subplots(1, 2, figsize=(11, 3.8))
     sns.histplot(x=margin, hue=country, element="step", stat="density", common_norm=False, ax=left, bins=40)
-    if tau < 1.0:
-        left.axvline(math.log(tau / (1 - tau)), color="k", ls="--", label=f"tau = {tau}: keep left of line")
-        left.legend(loc="upper left", fontsize=8)
-    left.set(xlabel="global RM margin r+ - r-", title="Training pairs by country")
+    title = "Training pairs by country"
+    if tau < 1.0:  # the filter keeps margin < log(tau / (1 - tau))
+        left.axvline(math.log(tau / (1 - tau)), color="k", ls="--")
+        title += f"\n(tau = {tau}: pairs left of the dashed line are kept)"
+    left.set(xlabel="global RM margin r+ - r-", title=title)
     grid = np.linspace(float(margin.min()), max(float(margin.max()), 1.0), 200)
     right.plot(grid, np.exp(np.minimum(grid / beta, 0.0)) if math.isfinite(beta) else np.ones_like(grid))
     right.set(xlabel="global RM margin r+ - r-", ylabel="weight w", title=f"w = min(exp(margin / {beta}), 1)")
