@@ -134,6 +134,7 @@ class TrainingConfig:
     gradient_checkpointing: bool
     disable_dropout: bool  # the release kept HF's dropout on while training
     logging_steps: int
+    save_steps: int  # checkpoint interval; an interrupted run resumes from its last checkpoint
 
     def __post_init__(self) -> None:
         _check(self.learning_rate > 0, "training.learning_rate", "> 0", self.learning_rate)
@@ -141,6 +142,7 @@ class TrainingConfig:
         _check(self.per_device_train_batch_size >= 1, "training.per_device_train_batch_size",
                ">= 1", self.per_device_train_batch_size)
         _check(self.logging_steps >= 1, "training.logging_steps", ">= 1", self.logging_steps)
+        _check(self.save_steps >= 1, "training.save_steps", ">= 1", self.save_steps)
 
     def trainer_kwargs(self) -> dict[str, Any]:
         """The fields as keyword arguments for `RewardConfig`/`TrainingArguments`."""
@@ -170,9 +172,14 @@ class EvaluationConfig:
     """How held-out pairs are scored."""
 
     batch_size: int
+    bootstrap_samples: int  # resamples of held-out users for confidence intervals
+    bootstrap_seed: int
+    confidence: float  # e.g. 0.95
 
     def __post_init__(self) -> None:
         _check(self.batch_size >= 1, "evaluation.batch_size", ">= 1", self.batch_size)
+        _check(self.bootstrap_samples >= 10, "evaluation.bootstrap_samples", ">= 10", self.bootstrap_samples)
+        _check(0.0 < self.confidence < 1.0, "evaluation.confidence", "0 < confidence < 1", self.confidence)
 
 
 SECTIONS: dict[str, type] = {
@@ -185,6 +192,8 @@ SECTIONS: dict[str, type] = {
     "training": TrainingConfig,
     "evaluation": EvaluationConfig,
     "countries": dict,
+    "arms": list,
+    "seeds": list,
 }
 
 # The params sections each stage reads; `dvc.yaml` lists the same (a test keeps them equal).
@@ -192,8 +201,8 @@ STAGE_PARAMS: dict[str, tuple[str, ...]] = {
     "data": ("data", "simulation", "countries"),
     "global_scoring": ("scoring", "global_rm"),
     "filter_weight": ("filtering", "weighting", "countries"),
-    "training": ("scoring", "training", "evaluation", "countries"),
-    "bias_analysis": ("countries",),
+    "training": ("scoring", "training", "evaluation", "countries", "arms", "seeds"),
+    "bias_analysis": ("evaluation", "countries", "arms", "seeds"),
 }
 
 
@@ -236,6 +245,26 @@ def _countries(raw: Any) -> dict[str, str]:
     return dict(raw)
 
 
+def _arms(raw: Any) -> tuple[str, ...]:
+    """The trained arms, each a key of `scpo.selection.ARMS`."""
+    from scpo.selection import ARMS  # selection imports torch; only this check needs it
+
+    if not isinstance(raw, list) or not raw or len(set(raw)) != len(raw):
+        raise ConfigError(f"params: arms must be a non-empty list without repeats, got {raw!r}")
+    unknown = [arm for arm in raw if arm not in ARMS]
+    if unknown:
+        raise ConfigError(f"params: arms: unknown arm(s) {unknown}; allowed: {', '.join(ARMS)}")
+    return tuple(raw)
+
+
+def _seeds(raw: Any) -> tuple[int, ...]:
+    """Run seeds: each offsets the split, initialisation and shuffling seeds of its run."""
+    if not isinstance(raw, list) or not raw or len(set(raw)) != len(raw) or \
+            not all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in raw):
+        raise ConfigError(f"params: seeds must be a non-empty list of distinct integers >= 0, got {raw!r}")
+    return tuple(raw)
+
+
 def read_params(params_file: str | Path) -> dict[str, Any]:
     """The raw YAML mapping, with a clear error when the file is missing or not a mapping."""
     path = Path(params_file)
@@ -254,8 +283,8 @@ def load_section(raw: dict[str, Any], section: str) -> Any:
     """One validated section of a raw params mapping."""
     if section not in raw:
         raise ConfigError(f"params: missing section '{section}'")
-    if section == "countries":
-        return _countries(raw[section])
+    if section in ("countries", "arms", "seeds"):
+        return {"countries": _countries, "arms": _arms, "seeds": _seeds}[section](raw[section])
     return _build(SECTIONS[section], section, raw[section])
 
 

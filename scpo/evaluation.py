@@ -27,57 +27,15 @@ def pair_scores(pairs: pd.DataFrame, utterance_scores: pd.Series) -> tuple[Tenso
     return chosen, rejected
 
 
-def truth_oriented(chosen: Tensor, rejected: Tensor, truth_margin: Tensor) -> tuple[Tensor, Tensor]:
-    """Scores re-ordered so the first is the response the country truly prefers (noise-free utility).
-
-    Pairs whose true utilities tie carry no ground truth and are removed.
-    """
-    known = truth_margin != 0
-    flip = truth_margin[known] < 0
-    c, r = chosen[known], rejected[known]
-    return torch.where(flip, r, c), torch.where(flip, c, r)
-
-
 def accuracy_report(pairs: pd.DataFrame, utterance_scores: pd.Series) -> dict[str, float | int]:
-    """Accuracy on all pairs; where the columns exist, also on the pairs the global RM ranks wrongly
-    (r+ < r-, from `global_chosen`/`global_rejected`), on those the training filter keeps (`keep`), and
-    against the planted ground truth (`truth_margin`, simulated data only)."""
+    """Counts and accuracy on each test set of `test_set_outcomes`, plus ties over all pairs."""
     chosen, rejected = pair_scores(pairs, utterance_scores)
-    report: dict[str, float | int] = {
-        "n_pairs": len(pairs),
-        "accuracy_all": pairwise_accuracy(chosen, rejected),
-        "ties": int((chosen == rejected).sum()),
-    }
-    subsets = {}
-    if {"global_chosen", "global_rejected"} <= set(pairs.columns):
-        subsets["disagreement"] = (pairs.global_chosen < pairs.global_rejected).to_numpy()
-    if "keep" in pairs:
-        subsets["kept"] = pairs.keep.to_numpy(dtype=bool)
-    for name, mask in subsets.items():
-        mask = torch.as_tensor(mask)
-        report[f"n_{name}"] = int(mask.sum())
-        report[f"accuracy_{name}"] = pairwise_accuracy(chosen[mask], rejected[mask])
-    if "truth_margin" in pairs and len(pairs) and pairs.truth_margin.notna().all():
-        truth = torch.tensor(pairs.truth_margin.to_numpy(dtype="float64"))
-        report["n_truth"] = int((truth != 0).sum())
-        report["accuracy_truth"] = pairwise_accuracy(*truth_oriented(chosen, rejected, truth))
+    report: dict[str, float | int] = {"n_pairs": len(pairs), "ties": int((chosen == rejected).sum())}
+    for name, (correct, _) in test_set_outcomes(pairs, utterance_scores).items():
+        if name != "all":
+            report[f"n_{name}"] = len(correct)
+        report[f"accuracy_{name}"] = float(correct.mean()) if len(correct) else float("nan")
     return report
-
-
-def accuracy_table(reports: dict[tuple[str, str], dict[str, float | int]]) -> pd.DataFrame:
-    """Long table (country, model, metric, value) from {(country, model): report}."""
-    rows = [
-        {"country": country, "model": model, "metric": metric, "value": value}
-        for (country, model), report in reports.items()
-        for metric, value in report.items()
-    ]
-    return pd.DataFrame(rows).sort_values(["country", "model", "metric"], ignore_index=True)
-
-
-def macro_average(table: pd.DataFrame) -> pd.DataFrame:
-    """Unweighted mean over countries of each (model, accuracy metric)."""
-    acc = table[table.metric.str.startswith("accuracy")]
-    return acc.groupby(["model", "metric"], as_index=False)["value"].agg(lambda v: float(np.nanmean(v)))
 
 
 def cross_country_matrix(test_pairs: pd.DataFrame, model_scores: dict[str, pd.Series]) -> pd.DataFrame:
@@ -94,3 +52,98 @@ def global_scores(pairs: pd.DataFrame) -> pd.Series:
     ids = np.concatenate([pairs.chosen_id.to_numpy(), pairs.rejected_id.to_numpy()])
     values = np.concatenate([pairs.global_chosen.to_numpy(), pairs.global_rejected.to_numpy()])
     return pd.Series(values, index=ids, name="global_score").groupby(level=0).first()
+
+
+TEST_SETS = ("all", "disagreement", "kept", "truth")
+
+
+def test_set_outcomes(pairs: pd.DataFrame, utterance_scores: pd.Series) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Per test set, (correct per pair, user per pair): `all`; where the columns exist, `disagreement`
+    (global r+ < r-), `kept` (the training filter) and `truth` (the noise-free preference replaces the label)."""
+    chosen, rejected = (t.numpy() for t in pair_scores(pairs, utterance_scores))
+    correct, users = chosen > rejected, pairs.user_id.to_numpy()
+    outcomes = {"all": (correct, users)}
+    if {"global_chosen", "global_rejected"} <= set(pairs.columns):
+        mask = (pairs.global_chosen < pairs.global_rejected).to_numpy()
+        outcomes["disagreement"] = (correct[mask], users[mask])
+    if "keep" in pairs:
+        mask = pairs.keep.to_numpy(dtype=bool)
+        outcomes["kept"] = (correct[mask], users[mask])
+    if "truth_margin" in pairs and len(pairs) and pairs.truth_margin.notna().all():
+        truth = pairs.truth_margin.to_numpy(dtype="float64")
+        known = truth != 0
+        outcomes["truth"] = (np.where(truth > 0, chosen > rejected, rejected > chosen)[known], users[known])
+    return outcomes
+
+
+def bootstrap_accuracy(correct: np.ndarray, users: np.ndarray, samples: int, rng: np.random.Generator) -> np.ndarray:
+    """Pooled accuracy of `samples` resamples of the users (with replacement), each user with all their pairs.
+
+    Pairs of one annotator are not independent, so users, not pairs, are the resampling unit. Shape (samples,).
+    """
+    if len(correct) == 0:
+        return np.full(samples, np.nan)
+    _, user_index = np.unique(users, return_inverse=True)
+    hits = np.bincount(user_index, weights=correct.astype(float))
+    totals = np.bincount(user_index).astype(float)
+    draws = rng.multinomial(len(totals), np.full(len(totals), 1.0 / len(totals)), size=samples)
+    return (draws @ hits) / (draws @ totals)
+
+
+def evaluate(pairs: pd.DataFrame, model_scores: dict[str, pd.Series], samples: int,
+             rng: np.random.Generator) -> pd.DataFrame:
+    """One row per (model, test set): n_pairs, n_users, accuracy, ties, and the bootstrap `replicates`."""
+    rows = []
+    for model, scores in model_scores.items():
+        chosen, rejected = pair_scores(pairs, scores)
+        ties = int((chosen == rejected).sum())
+        for test_set, (correct, users) in test_set_outcomes(pairs, scores).items():
+            rows.append({"model": model, "test_set": test_set, "n_pairs": len(correct),
+                         "n_users": len(np.unique(users)), "ties": ties if test_set == "all" else None,
+                         "accuracy": float(correct.mean()) if len(correct) else np.nan,
+                         "replicates": bootstrap_accuracy(correct, users, samples, rng)})
+    return pd.DataFrame(rows)
+
+
+def summarise(results: pd.DataFrame, confidence: float) -> pd.DataFrame:
+    """Across seeds, per (country, model, test set): mean and sd of accuracy and a bootstrap CI.
+
+    The CI resamples test users within each seed and averages the replicates over seeds, so it is the
+    interval of the seed-averaged accuracy; the sd shows the spread across seeds (split, init, order).
+    """
+    tail = (1.0 - confidence) / 2.0
+    rows = []
+    for (country, model, test_set), group in results.groupby(["country", "model", "test_set"], sort=True):
+        replicates = np.nanmean(np.stack(group.replicates.to_list()), axis=0) if group.accuracy.notna().any() \
+            else np.full(1, np.nan)
+        low, high = (np.nanquantile(replicates, [tail, 1 - tail]) if np.isfinite(replicates).any()
+                     else (np.nan, np.nan))
+        rows.append({"country": country, "model": model, "test_set": test_set, "seeds": len(group),
+                     "n_pairs": float(group.n_pairs.mean()), "mean": float(group.accuracy.mean()),
+                     "sd": float(group.accuracy.std(ddof=1)) if len(group) > 1 else np.nan,
+                     "ci_low": float(low), "ci_high": float(high)})
+    return pd.DataFrame(rows)
+
+
+def macro_rows(results: pd.DataFrame) -> pd.DataFrame:
+    """Per (seed, model, test set), the unweighted mean over countries, as rows of country 'macro average'."""
+    rows = []
+    for (seed, model, test_set), group in results.groupby(["seed", "model", "test_set"], sort=True):
+        rows.append({"seed": seed, "country": "macro average", "model": model, "test_set": test_set,
+                     "n_pairs": int(group.n_pairs.sum()), "n_users": int(group.n_users.sum()), "ties": None,
+                     "accuracy": float(group.accuracy.mean()),
+                     "replicates": np.nanmean(np.stack(group.replicates.to_list()), axis=0)})
+    return pd.DataFrame(rows)
+
+
+def summary_markdown(summary: pd.DataFrame, test_set: str, models: list[str]) -> str:
+    """Rows country, columns model: 'mean ± sd [CI]' of one test set (from `summarise`)."""
+    part = summary[summary.test_set == test_set]
+    cell = lambda r: (f"{r['mean']:.3f} ± {r['sd']:.3f} [{r['ci_low']:.2f}, {r['ci_high']:.2f}]"  # noqa: E731
+                      if np.isfinite(r["mean"]) else "n/a")
+    table = part.assign(cell=part.apply(cell, axis=1)).pivot(index="country", columns="model", values="cell")
+    order = sorted(c for c in table.index if c != "macro average") + ["macro average"]
+    table = table.reindex(index=[c for c in order if c in table.index], columns=models)
+    lines = ["| country | " + " | ".join(models) + " |", "|---" * (len(models) + 1) + "|"]
+    lines += [f"| {country} | " + " | ".join(row) + " |" for country, row in table.fillna("n/a").iterrows()]
+    return "\n".join(lines) + "\n"

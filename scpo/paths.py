@@ -32,8 +32,14 @@ def report_path(kind: str, name: str) -> Path:
     return folder / name
 
 
-def global_rm_source(model_setting: str) -> str:
-    """Where the global RM loads from: the stage-02 folder for the embedded RM, else the hub id or path."""
+def seed_dir(stage: str, seed: int, *parts: str) -> Path:
+    """`artifacts/<stage>/seed<seed>/<parts...>` (created): per-run-seed outputs of a stage."""
+    return artifact_dir(stage, f"seed{seed}", *parts)
+
+
+def global_rm_source(model_setting: str, seed: int) -> str:
+    """Where the global RM loads from: the stage-02 folder of this run seed for the embedded RM (trained
+    per seed, on that seed's training users), else the hub id or path."""
     if model_setting == "embedded":
-        return str(run_root() / "artifacts" / "02_global_scoring" / "global_rm")
+        return str(seed_dir("02_global_scoring", seed, "global_rm"))
     return model_setting

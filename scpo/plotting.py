@@ -47,25 +47,30 @@ def margin_histogram(margin: pd.Series, country: pd.Series, tau: float, beta: fl
     return fig
 
 
-def training_curve(log_history: list[dict], title: str) -> plt.Figure:
-    """Training loss and per-batch accuracy against step, from a Trainer's `state.log_history`."""
-    logs = pd.DataFrame([row for row in log_history if "loss" in row])
-    fig, ax = plt.subplots(figsize=(6, 3.5))
-    ax.plot(logs.step, logs.loss, label="weighted BT loss")
-    if "accuracy" in logs:
-        ax.plot(logs.step, logs.accuracy, label="batch accuracy")
-    ax.set(xlabel="step", title=title)
-    ax.legend()
+def training_curves(log_histories: dict[str, list[dict]], title: str) -> plt.Figure:
+    """Training loss and per-batch accuracy against step, one line per run (`Trainer.state.log_history`)."""
+    fig, (loss_ax, acc_ax) = plt.subplots(1, 2, figsize=(10, 3.5))
+    for label, history in log_histories.items():
+        logs = pd.DataFrame([row for row in history if "loss" in row])
+        loss_ax.plot(logs.step, logs.loss, label=label)
+        if "accuracy" in logs:
+            acc_ax.plot(logs.step, logs.accuracy, label=label)
+    loss_ax.set(xlabel="step", ylabel="training loss", title=title)
+    acc_ax.set(xlabel="step", ylabel="batch accuracy", ylim=(0, 1), title="per-batch accuracy (diagnostic)")
+    loss_ax.legend(fontsize=8)
     return fig
 
 
-def accuracy_bars(table: pd.DataFrame, metrics: list[str]) -> plt.Figure:
-    """Per-country accuracy of each model, one panel per metric (rows: country, model, metric, value)."""
-    fig, axes = plt.subplots(1, len(metrics), figsize=(4.5 * len(metrics), 3.8), sharey=True, squeeze=False)
-    for ax, metric in zip(axes[0], metrics):
-        sns.barplot(data=table[table.metric == metric], x="country", y="value", hue="model", ax=ax)
-        ax.set(title=metric.replace("_", " "), xlabel="", ylabel="pairwise accuracy", ylim=(0, 1))
-        ax.tick_params(axis="x", rotation=45)
+def accuracy_bars(results: pd.DataFrame, test_sets: list[str], models: list[str]) -> plt.Figure:
+    """Per-country accuracy of each model, one panel per test set; bars are means over seeds, error bars
+    one sd over seeds (rows of `results`: seed, country, model, test_set, accuracy)."""
+    fig, axes = plt.subplots(len(test_sets), 1, figsize=(11, 3.2 * len(test_sets)), sharex=True, squeeze=False)
+    for ax, test_set in zip(axes[:, 0], test_sets):
+        sns.barplot(data=results[results.test_set == test_set], x="country", y="accuracy", hue="model",
+                    hue_order=models, errorbar="sd", ax=ax)
+        ax.set(title=f"test set: {test_set}", xlabel="", ylabel="pairwise accuracy", ylim=(0, 1))
+        ax.legend(fontsize=7, ncol=len(models), loc="upper left")
+    axes[-1, 0].tick_params(axis="x", rotation=30)
     return fig
 
 

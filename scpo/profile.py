@@ -25,3 +25,24 @@ def write_profile(base_file: Path, overrides_file: Path, target: Path) -> Path:
     overrides = yaml.safe_load(overrides_file.read_text()) or {}
     target.write_text(yaml.safe_dump(merged(base, overrides), sort_keys=False))
     return target
+
+
+def main(argv: list[str]) -> int:
+    """`python -m scpo.profile OVERRIDES.yaml [BASE.yaml]`: print BASE (default params.yaml) merged with OVERRIDES."""
+    import sys
+
+    from scpo.config import SECTIONS, load_section
+
+    overrides = Path(argv[0])
+    base = Path(argv[1]) if len(argv) > 1 else Path("params.yaml")
+    result = merged(yaml.safe_load(base.read_text()), yaml.safe_load(overrides.read_text()) or {})
+    for section in SECTIONS:  # refuse to print an invalid params file
+        load_section(result, section)
+    sys.stdout.write(yaml.safe_dump(result, sort_keys=False))
+    return 0
+
+
+if __name__ == "__main__":
+    import sys
+
+    sys.exit(main(sys.argv[1:]))

@@ -41,3 +41,35 @@ def pair_weights(global_chosen: Tensor, global_rejected: Tensor, beta: float) ->
 def agreement(global_chosen: Tensor, global_rejected: Tensor) -> Tensor:
     """F = sigmoid(r+ - r-): the global RM's Bradley-Terry probability of the human label."""
     return torch.sigmoid(global_chosen - global_rejected)
+
+
+def inverse_weights(global_chosen: Tensor, global_rejected: Tensor) -> Tensor:
+    """w = max(exp(r- - r+), 1): the released, unused ablation that *up*-weights pairs the global RM gets wrong.
+
+    Computed as exp(max(-margin, 0)); it is unbounded by design (overflows to inf only past margin -709 in float64).
+    """
+    return torch.exp(torch.clamp(global_rejected - global_chosen, min=0.0))
+
+
+# Every arm: (train on the filtered pairs only?, which weight column). The untouched global RM ("global")
+# is evaluated, never trained. Arms differ only in these two choices; every other setting is shared.
+ARMS: dict[str, tuple[bool, str | None]] = {
+    "full": (False, None),
+    "filter": (True, None),
+    "weight": (False, "weight"),
+    "scpo": (True, "weight"),
+    "inverse": (True, "inverse_weight"),
+}
+
+
+def arm_selection(arm: str, keep: Tensor, weight: Tensor, inverse_weight: Tensor) -> tuple[Tensor, Tensor]:
+    """(mask of the pairs `arm` trains on, their weights): the only place arms differ.
+
+    `keep` is the filter (disagreement_mask), `weight` the SCPO weights, `inverse_weight` the ablation's.
+    """
+    if arm not in ARMS:
+        raise ValueError(f"unknown arm '{arm}'; arms: {', '.join(ARMS)}")
+    filtered, column = ARMS[arm]
+    mask = keep.bool() if filtered else torch.ones_like(keep, dtype=torch.bool)
+    weights = {"weight": weight, "inverse_weight": inverse_weight}.get(column, torch.ones_like(weight))
+    return mask, weights[mask]

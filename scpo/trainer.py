@@ -6,6 +6,8 @@ only in the pairs and the `weight` column they pass.
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -64,23 +66,55 @@ def preference_dataset(tokenizer: PreTrainedTokenizerBase, prompts: Sequence[str
     })
 
 
-def reward_config(training: TrainingConfig, output_dir: Path) -> RewardConfig:
-    """TrainingArguments from `params.yaml` alone: every value TRL would default differently is pinned there."""
+def reward_config(training: TrainingConfig, output_dir: Path, seed_offset: int = 0) -> RewardConfig:
+    """TrainingArguments from `params.yaml` alone: every value TRL would default differently is pinned there.
+
+    The run seed offsets `training.seed` (initialisation of new heads, dropout, data order).
+    """
+    kwargs = training.trainer_kwargs() | {"seed": training.seed + seed_offset}
     return RewardConfig(
-        output_dir=str(output_dir), **training.trainer_kwargs(),
+        output_dir=str(output_dir), **kwargs,
         max_length=None,  # inputs are truncated by `encode`; TRL's max_length would drop long pairs
-        report_to="none", save_strategy="no", eval_strategy="no",
+        report_to="none", eval_strategy="no", save_strategy="steps", save_total_limit=1,
     )
 
 
+def shared_arguments(args: RewardConfig) -> dict[str, Any]:
+    """The training arguments that must be identical across arms: all but where the run writes."""
+    return {k: v for k, v in args.to_dict().items() if k not in ("output_dir", "logging_dir", "run_name")}
+
+
+def run_fingerprint(args: RewardConfig, dataset: datasets.Dataset, base_model: str) -> str:
+    """A hash of everything a run's result depends on: resuming is only safe from the same fingerprint."""
+    payload = json.dumps({"args": shared_arguments(args), "model": base_model,
+                          "data": [dataset["chosen_ids"], dataset["rejected_ids"], dataset["weight"]]},
+                         sort_keys=True, default=str)
+    return hashlib.sha256(payload.encode()).hexdigest()[:16]
+
+
 def train_reward_model(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, dataset: datasets.Dataset,
-                       args: RewardConfig) -> WeightedRewardTrainer:
-    """Fine-tune `model` in place on weighted pairs; returns the trainer (its `state.log_history` holds the curve)."""
+                       args: RewardConfig, callbacks: list | None = None) -> WeightedRewardTrainer:
+    """Fine-tune `model` in place on weighted pairs, resuming from the last checkpoint in `args.output_dir`.
+
+    Returns the trainer; its `state.log_history` holds the training curve.
+    """
     if len(dataset) == 0:
         raise ValueError("no training pairs: nothing to fine-tune on (check filtering.tau and the data)")
     trainer = WeightedRewardTrainer(
         model=model, args=args, train_dataset=dataset, processing_class=tokenizer,
-        data_collator=WeightedPreferenceCollator(pad_token_id=tokenizer.pad_token_id),
+        data_collator=WeightedPreferenceCollator(pad_token_id=tokenizer.pad_token_id), callbacks=callbacks,
     )
-    trainer.train()
+    resume = any(Path(args.output_dir).glob("checkpoint-*"))
+    trainer.train(resume_from_checkpoint=True if resume else None)
     return trainer
+
+
+def model_card(title: str, facts: dict[str, Any], args: RewardConfig, metrics: dict[str, Any]) -> str:
+    """A short Hugging Face model card: what the model is, what it was trained on, how, and how it scores."""
+    lines = [f"# {title}", "", "Trained with scpo (Steerable Cultural Preference Optimization).", ""]
+    lines += [f"- **{key}**: {value}" for key, value in facts.items()]
+    lines += ["", "## Training arguments", "", "```json",
+              json.dumps({k: v for k, v in shared_arguments(args).items()
+                          if k in TrainingConfig.__dataclass_fields__}, indent=1, sort_keys=True), "```",
+              "", "## Held-out pairwise accuracy", "", "```json", json.dumps(metrics, indent=1, sort_keys=True), "```"]
+    return "\n".join(lines) + "\n"

@@ -26,7 +26,7 @@ def test_one_parameters_cell_holding_no_values_but_paths_and_switches(path):
     tagged = [c for c in cells if "parameters" in c["metadata"].get("tags", [])]
     assert len(tagged) == 1
     names = {line.split("=")[0].strip() for line in tagged[0]["source"] if "=" in line}
-    assert names <= {"params_file", "country"}
+    assert names <= {"params_file", "country", "seed"}
     assert cells[0]["cell_type"] == "markdown" and cells[0]["source"][0].startswith("# ")
 
 

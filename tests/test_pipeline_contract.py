@@ -34,6 +34,8 @@ def test_every_notebook_has_a_stage_named_after_it():
 @pytest.mark.parametrize("stage,notebook", NOTEBOOK_STAGES.items())
 def test_stage_params_equal_the_sections_the_notebook_loads(stage, notebook):
     assert tuple(stage_body(stage)["params"]) == STAGE_PARAMS[stage]
+    per_seed = DVC[stage].get("foreach") == "${seeds}"
+    assert per_seed == ("-p seed ${item}" in stage_body(stage)["cmd"])
     assert f'config.load_stage("{stage}"' in notebook_source(notebook)
 
 
@@ -55,6 +57,11 @@ def test_every_imported_scpo_module_is_a_dependency(stage, notebook):
     for line in re.findall(r"from scpo import ([\w, ]+)", source):
         imported |= {name.strip() for name in line.split(",")}
     deps = set(stage_body(stage)["deps"])
+    for module in list(imported):  # the modules these import are dependencies too
+        text = (ROOT / "scpo" / f"{module}.py").read_text()
+        imported |= set(re.findall(r"^from scpo\.(\w+) import", text, re.M))
+        imported |= {n.strip() for line in re.findall(r"^from scpo import ([\w, ]+)", text, re.M)
+                     for n in line.split(",")}
     missing = {m for m in imported - {"paths"} if f"scpo/{m}.py" not in deps}
     if stage == "data":  # the embedded generator is the data stage's templated input (${data.input})
         missing -= {"embedded"}

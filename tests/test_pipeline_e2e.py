@@ -30,7 +30,8 @@ def project(tmp_path_factory):
         source = ROOT / item
         (shutil.copytree if source.is_dir() else shutil.copy)(source, root / item,
                                                             **({"ignore": shutil.ignore_patterns("__pycache__")} if source.is_dir() else {}))
-    write_profile(ROOT / "params.yaml", ROOT / "tests" / "tiny_profile.yaml", root / "params.yaml")
+    params = write_profile(ROOT / "params.yaml", ROOT / "tests" / "tiny_profile.yaml", root / "params.yaml")
+    params.write_text(params.read_text().replace("seeds:\n- 0\n", "seeds:\n- 0\n- 1\n"))  # two run seeds
     env = {**os.environ, RUN_ROOT_ENV: str(root), "DVC_NO_ANALYTICS": "1",
            "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
     run(["dvc", "init", "--no-scm", "-q"], root, env)
@@ -40,19 +41,35 @@ def project(tmp_path_factory):
 
 def test_every_stage_runs_and_writes_its_outputs(project):
     root, _, first = project
-    assert ran(first) == {"notebook_sources", "data", "global_scoring", "filter_weight", "training@chile",
-                          "bias_analysis"}
-    assert (root / "artifacts/04_training/chile/model/config.json").is_file()
+    assert ran(first) == {"notebook_sources", "data@0", "data@1", "global_scoring@0", "global_scoring@1",
+                          "filter_weight@0", "filter_weight@1", "training@chile", "bias_analysis"}
+    for seed in (0, 1):
+        for arm in ("full", "filter", "weight", "scpo", "inverse"):
+            assert (root / f"artifacts/04_training/chile/seed{seed}/{arm}/model/config.json").is_file()
+            assert "## Held-out pairwise accuracy" in (
+                root / f"artifacts/04_training/chile/seed{seed}/{arm}/model/README.md").read_text()
     report = json.loads((root / "reports/metrics/05_bias_analysis.json").read_text())
-    assert {"global:accuracy_all", "scpo:accuracy_all", "scpo:accuracy_truth"} <= set(report["macro"])
-    assert (root / "reports/tables/05_accuracy.md").read_text().count("Chile") == 1
-    assert (root / "reports/notebooks/04_training-chile.ipynb").is_file()
+    for model in ("global", "full", "filter", "weight", "scpo", "inverse"):
+        for test_set in ("all", "disagreement", "kept", "truth"):
+            cell = report["macro"][f"{model}:{test_set}"]
+            assert cell["sd"] is not None and cell["ci"][0] <= cell["ci"][1]
+    assert report["macro"]["global:disagreement"]["mean"] == 0.0
+    results = (root / "reports/tables/05_results.md").read_text()
+    assert results.count("| Chile |") == 4 and "Edited ratio" in results
+    assert not list((root / "artifacts/checkpoints").glob("*/*")), "finished runs leave no checkpoints"
+
+
+def test_arms_share_every_training_argument(project):
+    runs = json.loads((project[0] / "reports/metrics/04_training-chile.json").read_text())["runs"]
+    assert len(runs) == 10
+    counts = {run: summary["train_pairs"] for run, summary in runs.items()}
+    assert counts["seed0/full"] == counts["seed0/weight"] > counts["seed0/filter"] == counts["seed0/scpo"]
 
 
 def test_trained_checkpoint_loads_with_auto_classes(project):
     from scpo.scoring import load_reward_model
 
-    model, tokenizer = load_reward_model(project[0] / "artifacts/04_training/chile/model")
+    model, tokenizer = load_reward_model(project[0] / "artifacts/04_training/chile/seed1/scpo/model")
     assert model.config.num_labels == 1 and tokenizer.pad_token is not None
 
 
@@ -73,7 +90,17 @@ def test_changing_beta_reruns_weighting_and_after_but_not_data_or_scoring(projec
     root, env, _ = project
     params = root / "params.yaml"
     params.write_text(params.read_text().replace("beta: 1.1", "beta: 0.5"))
-    assert ran(run(["dvc", "repro"], root, env)) == {"filter_weight", "training@chile", "bias_analysis"}
+    assert ran(run(["dvc", "repro"], root, env)) == {"filter_weight@0", "filter_weight@1", "training@chile",
+                                                     "bias_analysis"}
+
+
+def test_changing_the_learning_rate_reruns_every_trained_arm(project):
+    root, env, _ = project
+    params = root / "params.yaml"
+    params.write_text(params.read_text().replace("learning_rate: 0.0002", "learning_rate: 0.0003"))
+    assert ran(run(["dvc", "repro"], root, env)) == {"training@chile", "bias_analysis"}
+    lock = (root / "dvc.lock").read_text()
+    assert "learning_rate: 0.0003" in lock
 
 
 def test_out_of_range_param_stops_the_first_stage_naming_the_key(project):
@@ -85,6 +112,6 @@ def test_out_of_range_param_stops_the_first_stage_naming_the_key(project):
         done = subprocess.run(["dvc", "repro"], cwd=root, env=env, capture_output=True, text=True, timeout=600)
         assert done.returncode != 0
         assert "filtering.tau = 1.5 is out of range; allowed: 0 < tau <= 1" in done.stdout + done.stderr
-        assert "failed to reproduce 'data'" in done.stdout + done.stderr
+        assert "failed to reproduce 'data@" in done.stdout + done.stderr
     finally:
         params.write_text(original)

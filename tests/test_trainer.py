@@ -89,3 +89,55 @@ def test_empty_training_set_is_an_error(tiny, tmp_path):
     empty = preference_dataset(tokenizer, [], [], [], [], 32)
     with pytest.raises(ValueError, match="no training pairs"):
         train_reward_model(model, tokenizer, empty, short_training(tmp_path))
+
+
+class Interrupt(Exception):
+    pass
+
+
+def test_an_interrupted_run_resumes_from_its_checkpoint_and_ends_where_an_uninterrupted_one_does(tiny, tmp_path):
+    from transformers import TrainerCallback
+
+    class StopAtStep(TrainerCallback):
+        def on_step_end(self, args, state, control, **kwargs):
+            if state.global_step == 7:
+                raise Interrupt
+
+    _, tokenizer = tiny
+    dataset = pairs_dataset(tokenizer, np.linspace(0.2, 1.0, 8))
+
+    def fresh():
+        return embedded_reward_model(RM, len(tokenizer), 32, seed=0)
+
+    args = short_training(tmp_path / "straight", max_steps=10, save_steps=5, disable_dropout=True)
+    straight = train_reward_model(fresh(), tokenizer, dataset, args)
+
+    args = short_training(tmp_path / "interrupted", max_steps=10, save_steps=5, disable_dropout=True)
+    trainer = WeightedRewardTrainer(model=fresh(), args=args, train_dataset=dataset, processing_class=tokenizer,
+                                    data_collator=WeightedPreferenceCollator(pad_token_id=tokenizer.pad_token_id),
+                                    callbacks=[StopAtStep()])
+    with pytest.raises(Interrupt):
+        trainer.train()
+    assert (tmp_path / "interrupted" / "checkpoint-5").is_dir()
+
+    class CountSteps(TrainerCallback):
+        steps = 0
+
+        def on_step_end(self, args, state, control, **kwargs):
+            CountSteps.steps += 1
+
+    resumed = train_reward_model(fresh(), tokenizer, dataset, args, callbacks=[CountSteps()])
+    assert resumed.state.global_step == 10 and CountSteps.steps == 5  # steps 6..10: resumed, not restarted
+    for (name, a), (_, b) in zip(straight.model.named_parameters(), resumed.model.named_parameters()):
+        assert torch.allclose(a, b, atol=1e-5), name
+
+
+def test_run_fingerprint_changes_with_data_and_arguments(tiny, tmp_path):
+    from scpo.trainer import run_fingerprint
+
+    _, tokenizer = tiny
+    base = run_fingerprint(short_training(tmp_path / "a"), pairs_dataset(tokenizer, None), "m")
+    assert base == run_fingerprint(short_training(tmp_path / "b"), pairs_dataset(tokenizer, None), "m")
+    assert base != run_fingerprint(short_training(tmp_path / "a", learning_rate=0.5), pairs_dataset(tokenizer, None), "m")
+    assert base != run_fingerprint(short_training(tmp_path / "a"), pairs_dataset(tokenizer, np.full(8, 0.5)), "m")
+    assert base != run_fingerprint(short_training(tmp_path / "a"), pairs_dataset(tokenizer, None), "other")

@@ -1,0 +1,71 @@
+"""One training run: a country's pairs, one arm, one run seed -> a fine-tuned copy of the global RM.
+
+Every arm goes through `train_arm`; they differ only in `selection.arm_selection` (which pairs, which
+weights). Checkpoints go to a folder named by the run's fingerprint, so an interrupted run resumes
+from its last checkpoint, and a changed run never resumes from another's.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pandas as pd
+from transformers import PreTrainedModel, PreTrainedTokenizerBase
+
+from scpo import data, evaluation, io, selection
+from scpo.config import TrainingConfig
+from scpo.scoring import load_reward_model, score_texts
+from scpo.trainer import (WeightedRewardTrainer, model_card, preference_dataset, reward_config, run_fingerprint,
+                          shared_arguments, train_reward_model)
+
+
+def arm_pairs(arm: str, train_pairs: pd.DataFrame) -> pd.DataFrame:
+    """The training pairs of `arm` with its `train_weight` column (needs keep, weight, inverse_weight)."""
+    mask, weights = selection.arm_selection(arm, io.as_tensor(train_pairs.keep), io.as_tensor(train_pairs.weight),
+                                            io.as_tensor(train_pairs.inverse_weight))
+    return train_pairs[mask.numpy()].assign(train_weight=weights.numpy())
+
+
+def train_arm(arm: str, train_pairs: pd.DataFrame, base_model: str, revision: str | None,
+              training: TrainingConfig, seed: int, max_length: int, model_dir: Path,
+              checkpoint_root: Path) -> tuple[PreTrainedModel, PreTrainedTokenizerBase, WeightedRewardTrainer]:
+    """Fine-tune a fresh copy of `base_model` on `arm`'s pairs; save it (HF format, with tokenizer) to `model_dir`.
+
+    The model is loaded in float32 whatever the scoring dtype: mixed precision is the Trainer's job (`bf16`).
+    """
+    pairs = arm_pairs(arm, train_pairs)
+    model, tokenizer = load_reward_model(base_model, revision, "float32")
+    dataset = preference_dataset(tokenizer, pairs.prompt, pairs.chosen, pairs.rejected, pairs.train_weight,
+                                 max_length)
+    fingerprint = run_fingerprint(reward_config(training, checkpoint_root, seed), dataset, base_model)
+    args = reward_config(training, checkpoint_root / fingerprint, seed)
+    run = train_reward_model(model, tokenizer, dataset, args)
+    run.save_model(str(model_dir))
+    shutil.rmtree(args.output_dir, ignore_errors=True)  # finished: its checkpoints are no longer needed
+    return model, tokenizer, run
+
+
+def run_arm(arm: str, seed: int, pairs: pd.DataFrame, country: str, base_model: str, revision: str | None,
+            training: TrainingConfig, max_length: int, batch_size: int, model_dir: Path,
+            checkpoint_root: Path) -> tuple[pd.Series, dict, list[dict]]:
+    """Train `arm` for `country` on this seed's pairs, score every held-out response (all countries) in
+    eval mode, and write a model card. Returns (scores by utterance id, run summary, training log)."""
+    train_pairs = pairs[(pairs.country == country) & (pairs.split == "train")]
+    model, tokenizer, run = train_arm(arm, train_pairs, base_model, revision, training, seed, max_length,
+                                      model_dir, checkpoint_root)
+    test = pairs[pairs.split == "test"]
+    texts = data.pair_utterances(test)
+    scores = pd.Series(score_texts(model, tokenizer, list(texts.prompt), list(texts.response), max_length,
+                                   batch_size), index=texts.index, name=arm)
+    report = evaluation.accuracy_report(test[test.country == country], scores)
+    chosen = arm_pairs(arm, train_pairs)
+    summary = {"train_pairs": len(chosen), "country_train_pairs": len(train_pairs),
+               "mean_train_weight": float(chosen.train_weight.mean()), "test": report,
+               "shared_arguments": shared_arguments(run.args)}
+    facts = {"country": country, "arm": arm, "run seed": seed, "base model": base_model,
+             "training pairs": f"{len(chosen)} of the country's {len(train_pairs)}",
+             "arm definition": f"filtered={selection.ARMS[arm][0]}, weights={selection.ARMS[arm][1] or 'none'}"}
+    io.write_text(model_card(f"{country} reward model ({arm}, seed {seed})", facts, run.args, report),
+                  model_dir / "README.md")
+    return scores, summary, run.state.log_history
