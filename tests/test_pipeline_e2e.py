@@ -52,10 +52,11 @@ def test_every_stage_runs_and_writes_its_outputs(project):
     for model in ("global", "full", "filter", "weight", "scpo", "inverse"):
         for test_set in ("all", "disagreement", "kept", "truth"):
             cell = report["macro"][f"{model}:{test_set}"]
-            assert cell["sd"] is not None and cell["ci"][0] <= cell["ci"][1]
+            assert set(cell) == {"mean", "sd", "ci"}  # tiny data: a test set may be empty in a seed
+            assert None in cell["ci"] or cell["ci"][0] <= cell["mean"] <= cell["ci"][1] or cell["mean"] is None
     assert report["macro"]["global:disagreement"]["mean"] == 0.0
     results = (root / "reports/tables/05_results.md").read_text()
-    assert results.count("| Chile |") == 4 and "Edited ratio" in results
+    assert results.count("| Chile |") == 5 and "Edited ratio" in results  # 4 test sets + edited ratio
     assert not list((root / "artifacts/checkpoints").glob("*/*")), "finished runs leave no checkpoints"
 
 
@@ -63,7 +64,11 @@ def test_arms_share_every_training_argument(project):
     runs = json.loads((project[0] / "reports/metrics/04_training-chile.json").read_text())["runs"]
     assert len(runs) == 10
     counts = {run: summary["train_pairs"] for run, summary in runs.items()}
-    assert counts["seed0/full"] == counts["seed0/weight"] > counts["seed0/filter"] == counts["seed0/scpo"]
+    for seed in (0, 1):  # arms differ only in pairs and weights (notebook 04 asserts identical arguments)
+        assert counts[f"seed{seed}/full"] == counts[f"seed{seed}/weight"] >= counts[f"seed{seed}/filter"]
+        assert counts[f"seed{seed}/filter"] == counts[f"seed{seed}/scpo"] == counts[f"seed{seed}/inverse"]
+    shared = json.loads((project[0] / "reports/metrics/04_training-chile.json").read_text())["shared_arguments"]
+    assert shared["learning_rate"] == 0.0002 and shared["max_steps"] == 12
 
 
 def test_trained_checkpoint_loads_with_auto_classes(project):
@@ -80,7 +85,7 @@ def test_second_repro_runs_nothing(project):
 
 def test_saving_a_notebook_with_outputs_reruns_no_stage(project):
     root, env, _ = project
-    executed = json.loads((root / "reports/notebooks/03_filter_weight.ipynb").read_text())
+    executed = json.loads((root / "reports/notebooks/03_filter_weight-seed0.ipynb").read_text())
     executed["cells"] = [c for c in executed["cells"] if "injected-parameters" not in c["metadata"].get("tags", [])]
     (root / "notebooks/03_filter_weight.ipynb").write_text(json.dumps(executed))
     assert ran(run(["dvc", "repro"], root, env)) <= {"notebook_sources"}

@@ -1,0 +1,225 @@
+"""Pairwise accuracy from saved scores (scpo/evaluation.py), checked on small hand-made pairs."""
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from scpo import evaluation
+
+
+def hand_pairs() -> pd.DataFrame:
+    """Five pairs; the comments give what a model with SCORES gets right.
+
+    p1: global agrees,       not kept,  truth +1.0, model right
+    p2: global disagrees,    kept,      truth -0.5, model wrong (but right about the truth)
+    p3: global disagrees,    kept,      truth  0.0, model right (truth unknown)
+    p4: global tie (1 = 1),  kept,      truth +2.0, model tie -> wrong, wrong about truth
+    p5: global disagrees,    kept,      truth +0.7, model right
+    """
+    return pd.DataFrame({
+        "pair_id": ["p1", "p2", "p3", "p4", "p5"],
+        "user_id": ["u1", "u1", "u2", "u3", "u3"],
+        "chosen_id": ["a", "c", "e", "g", "i"],
+        "rejected_id": ["b", "d", "f", "h", "j"],
+        "global_chosen": [2.0, -1.0, 0.0, 1.0, -3.0],
+        "global_rejected": [0.0, 1.0, 3.0, 1.0, -1.0],
+        "keep": [False, True, True, True, True],
+        "truth_margin": [1.0, -0.5, 0.0, 2.0, 0.7],
+    })
+
+
+SCORES = pd.Series({"a": 1.0, "b": 0.0, "c": 0.0, "d": 2.0, "e": 5.0, "f": 1.0, "g": 1.0, "h": 1.0,
+                    "i": 4.0, "j": -2.0, "unused": 9.0})
+
+
+# ------------------------------------------------------------------------------------------ pairwise_accuracy
+
+def test_pairwise_accuracy_counts_ties_as_wrong():
+    chosen = torch.tensor([3.0, 2.0, 1.0, -1.0])
+    rejected = torch.tensor([1.0, 2.0, 0.0, 0.0])
+    assert evaluation.pairwise_accuracy(chosen, rejected) == pytest.approx(0.5)
+    assert evaluation.pairwise_accuracy(rejected, chosen) == pytest.approx(0.25)  # the tie is wrong both ways
+
+
+def test_pairwise_accuracy_nan_scores_are_wrong():
+    assert evaluation.pairwise_accuracy(torch.tensor([float("nan"), 1.0]), torch.tensor([0.0, 0.0])) == 0.5
+
+
+def test_pairwise_accuracy_of_no_pairs_is_nan():
+    assert math.isnan(evaluation.pairwise_accuracy(torch.zeros(0), torch.zeros(0)))
+
+
+@pytest.mark.parametrize("shapes", [((3,), (2,)), ((2,), (2, 1)), ((0,), (1,))])
+def test_pairwise_accuracy_shape_mismatch_raises(shapes):
+    with pytest.raises(ValueError, match="shape mismatch"):
+        evaluation.pairwise_accuracy(torch.zeros(shapes[0]), torch.zeros(shapes[1]))
+
+
+# ------------------------------------------------------------------------------------------ pair_scores
+
+def test_pair_scores_look_up_each_side_in_pair_order():
+    chosen, rejected = evaluation.pair_scores(hand_pairs(), SCORES)
+    assert chosen.dtype == torch.float64 and rejected.dtype == torch.float64
+    assert chosen.tolist() == [1.0, 0.0, 5.0, 1.0, 4.0]
+    assert rejected.tolist() == [0.0, 2.0, 1.0, 1.0, -2.0]
+
+
+def test_pair_scores_work_on_a_filtered_frame_with_a_gapped_index():
+    pairs = hand_pairs().iloc[[4, 1]]
+    chosen, rejected = evaluation.pair_scores(pairs, SCORES)
+    assert chosen.tolist() == [4.0, 0.0] and rejected.tolist() == [-2.0, 2.0]
+
+
+def test_pair_scores_name_an_unscored_pair():
+    scores = SCORES.drop("f")
+    with pytest.raises(KeyError, match="1 pairs have unscored utterances, e.g. pair p3"):
+        evaluation.pair_scores(hand_pairs(), scores)
+    with pytest.raises(KeyError, match="e.g. pair p1"):
+        evaluation.pair_scores(hand_pairs(), SCORES.drop("a"))
+
+
+# ------------------------------------------------------------------------------------------ accuracy_report
+
+def test_accuracy_report_by_hand():
+    report = evaluation.accuracy_report(hand_pairs(), SCORES)
+    assert set(report) == {"n_pairs", "ties", "accuracy_all", "n_disagreement", "accuracy_disagreement",
+                           "n_kept", "accuracy_kept", "n_truth", "accuracy_truth"}
+    assert report["n_pairs"] == 5 and report["ties"] == 1
+    assert report["accuracy_all"] == pytest.approx(3 / 5)  # p1, p3, p5
+    assert report["n_disagreement"] == 3  # p2, p3, p5 (p4's global tie is not a disagreement)
+    assert report["accuracy_disagreement"] == pytest.approx(2 / 3)  # p3, p5
+    assert report["n_kept"] == 4 and report["accuracy_kept"] == pytest.approx(2 / 4)  # p3, p5 of p2..p5
+    assert report["n_truth"] == 4  # p3's truth margin 0 is unknown
+    assert report["accuracy_truth"] == pytest.approx(3 / 4)  # p1, p2 (rejected truly better), p5
+
+
+def test_global_rm_report_gets_no_disagreement_right():
+    pairs = hand_pairs()
+    report = evaluation.accuracy_report(pairs, evaluation.global_scores(pairs))
+    assert report["accuracy_disagreement"] == 0.0
+    assert report["accuracy_all"] == pytest.approx(1 / 5)  # only p1: global r+ > r-
+    assert report["ties"] == 1  # p4
+
+
+def test_accuracy_report_omits_test_sets_without_their_columns():
+    pairs = hand_pairs().drop(columns=["keep"]).assign(truth_margin=np.nan)  # real data: no truth
+    report = evaluation.accuracy_report(pairs, SCORES)
+    assert "n_kept" not in report and "accuracy_truth" not in report
+    assert report["n_disagreement"] == 3
+
+
+def test_accuracy_report_empty_test_set_is_nan():
+    pairs = hand_pairs().assign(keep=False)
+    report = evaluation.accuracy_report(pairs, SCORES)
+    assert report["n_kept"] == 0 and math.isnan(report["accuracy_kept"])
+
+
+# ------------------------------------------------------------------------------------------ test_set_outcomes
+
+def test_test_set_outcomes_keep_users_aligned_with_pairs():
+    outcomes = evaluation.test_set_outcomes(hand_pairs(), SCORES)
+    assert list(outcomes) == ["all", "disagreement", "kept", "truth"]
+    correct, users = outcomes["all"]
+    assert correct.tolist() == [True, False, True, False, True]
+    assert users.tolist() == ["u1", "u1", "u2", "u3", "u3"]
+    assert outcomes["disagreement"][1].tolist() == ["u1", "u2", "u3"]
+    truth_correct, truth_users = outcomes["truth"]
+    assert truth_correct.tolist() == [True, True, False, True] and truth_users.tolist() == ["u1", "u1", "u3", "u3"]
+
+
+# ------------------------------------------------------------------------------------------ global_scores
+
+def test_global_scores_one_value_per_utterance():
+    pairs = pd.DataFrame({"chosen_id": ["a", "c", "a"], "rejected_id": ["b", "a", "d"],
+                          "global_chosen": [0.5, 2.0, 0.5], "global_rejected": [-1.0, 0.5, 0.25]})
+    scores = evaluation.global_scores(pairs)
+    assert scores.name == "global_score"
+    assert scores.to_dict() == {"a": 0.5, "b": -1.0, "c": 2.0, "d": 0.25}
+    assert list(scores.index) == ["a", "b", "c", "d"]
+
+
+def test_global_scores_reproduce_the_global_columns():
+    pairs = hand_pairs()
+    chosen, rejected = evaluation.pair_scores(pairs, evaluation.global_scores(pairs))
+    assert chosen.tolist() == pairs.global_chosen.tolist() and rejected.tolist() == pairs.global_rejected.tolist()
+
+
+# ------------------------------------------------------------------------------------------ cross_country_matrix
+
+def test_cross_country_matrix_by_hand():
+    pairs = hand_pairs().assign(country=["Mexico", "Mexico", "Chile", "Chile", "Chile"])
+    flipped = -SCORES
+    matrix = evaluation.cross_country_matrix(pairs, {"zeta": SCORES, "alpha": flipped})
+    assert list(matrix.index) == ["zeta", "alpha"]  # models in the order given
+    assert list(matrix.columns) == ["Chile", "Mexico"]  # countries sorted
+    assert matrix.loc["zeta", "Mexico"] == pytest.approx(1 / 2)  # p1 right, p2 wrong
+    assert matrix.loc["zeta", "Chile"] == pytest.approx(2 / 3)  # p3, p5 right, p4 tie
+    assert matrix.loc["alpha", "Mexico"] == pytest.approx(1 / 2)  # p2 right
+    assert matrix.loc["alpha", "Chile"] == pytest.approx(0.0)  # p3, p5 wrong, p4 still a tie
+
+
+# ------------------------------------------------------------------------------------------ bootstrap / evaluate
+
+def test_bootstrap_of_equal_users_is_constant_and_reproducible():
+    correct = np.array([True, False, True, False])
+    users = np.array(["a", "a", "b", "b"])
+    first = evaluation.bootstrap_accuracy(correct, users, 50, np.random.default_rng(3))
+    assert first.shape == (50,) and np.allclose(first, 0.5)
+    correct = np.array([True, True, False, False, True])
+    users = np.array(["a", "a", "b", "b", "c"])
+    again = [evaluation.bootstrap_accuracy(correct, users, 30, np.random.default_rng(7)) for _ in range(2)]
+    assert np.array_equal(*again)
+    assert np.isnan(evaluation.bootstrap_accuracy(correct[:0], users[:0], 4, np.random.default_rng(0))).all()
+
+
+def test_evaluate_rows_match_accuracy_report():
+    pairs = hand_pairs()
+    out = evaluation.evaluate(pairs, {"m": SCORES}, 20, np.random.default_rng(0)).set_index("test_set")
+    report = evaluation.accuracy_report(pairs, SCORES)
+    for test_set in evaluation.TEST_SETS:
+        assert out.loc[test_set, "accuracy"] == pytest.approx(report[f"accuracy_{test_set}"])
+    assert out.loc["all", "n_users"] == 3 and out.loc["truth", "n_users"] == 2
+    assert out.loc["all", "ties"] == 1 and pd.isna(out.loc["kept", "ties"])
+    assert all(len(r) == 20 for r in out.replicates)
+
+
+# ------------------------------------------------------------------------------------------ macro average / table
+
+def results_frame() -> pd.DataFrame:
+    rows = []
+    for seed, (chile, mexico) in enumerate([(0.5, 1.0), (0.7, 0.9)]):
+        for country, acc, n in (("Chile", chile, 10), ("Mexico", mexico, 2)):
+            rows.append({"seed": seed, "country": country, "model": "scpo", "test_set": "all", "n_pairs": n,
+                         "n_users": 3, "ties": 0, "accuracy": acc, "replicates": np.full(11, acc)})
+    return pd.DataFrame(rows)
+
+
+def test_macro_rows_are_unweighted_means_over_countries():
+    macro = evaluation.macro_rows(results_frame()).set_index("seed")
+    assert set(macro.country) == {"macro average"}
+    assert macro.loc[0, "accuracy"] == pytest.approx(0.75)  # not the pair-weighted 0.583
+    assert macro.loc[1, "accuracy"] == pytest.approx(0.8)
+    assert macro.loc[0, "n_pairs"] == 12 and macro.loc[0, "n_users"] == 6
+    assert np.allclose(macro.loc[0, "replicates"], 0.75)
+
+
+def test_summarise_and_markdown_table():
+    results = results_frame()
+    summary = evaluation.summarise(pd.concat([results, evaluation.macro_rows(results)]), 0.95)
+    macro = summary[summary.country == "macro average"].iloc[0]
+    assert macro["seeds"] == 2 and macro["mean"] == pytest.approx(0.775)
+    assert macro["sd"] == pytest.approx(np.std([0.75, 0.8], ddof=1))
+    assert macro["ci_low"] == pytest.approx(0.775) and macro["ci_high"] == pytest.approx(0.775)
+    table = evaluation.summary_markdown(summary, "all", ["global", "scpo"])
+    lines = table.strip().splitlines()
+    assert lines[0] == "| country | global | scpo |"
+    assert lines[2].startswith("| Chile | n/a | 0.600 ± 0.141")
+    assert lines[-1].startswith("| macro average | n/a | 0.775 ± 0.035")
+
+
+def test_summarise_single_seed_has_no_sd():
+    summary = evaluation.summarise(results_frame()[lambda f: f.seed == 0], 0.9)
+    assert summary.seeds.tolist() == [1, 1] and summary.sd.isna().all()
