@@ -221,9 +221,19 @@ def _build(cls: type, section: str, raw: Any) -> Any:
         values["pool_countries"] = tuple(values["pool_countries"] or ())
         values["training"] = _build(TrainingConfig, "global_rm.training", values["training"])
     for f in dataclasses.fields(cls):
-        if f.type in ("float", "float | None") and isinstance(values[f.name], (int, str)):
-            values[f.name] = _as_float(values[f.name], f"{section}.{f.name}")
-    return cls(**values)
+        key, value = f"{section}.{f.name}", values[f.name]
+        if f.type in ("float", "float | None") and isinstance(value, (int, str)) and not isinstance(value, bool):
+            values[f.name] = _as_float(value, key)
+        elif f.type == "int" and (not isinstance(value, int) or isinstance(value, bool)):
+            raise ConfigError(f"params: {key} = {value!r} is not an integer")
+        elif f.type == "bool" and not isinstance(value, bool):
+            raise ConfigError(f"params: {key} = {value!r} is not true or false")
+    try:
+        return cls(**values)
+    except ConfigError as error:  # range checks name the top-level section; say where it is nested
+        if section.count(".") and f"params: {section.rsplit('.', 1)[1]}." in str(error):
+            raise ConfigError(str(error).replace(f"params: {section.rsplit('.', 1)[1]}.", f"params: {section}.", 1)) from None
+        raise
 
 
 def _as_float(value: int | str, key: str) -> float:

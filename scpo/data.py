@@ -62,8 +62,10 @@ def _bad_rows(column: pd.Series, rule: str) -> pd.Series:
         return ~column.map(lambda v: isinstance(v, (bool, np.bool_)))
     if rule.startswith("mapping"):
         return ~column.map(lambda v: isinstance(v, dict) and isinstance(v.get("reside_country"), str))
-    numeric = pd.to_numeric(column, errors="coerce")
-    ok = numeric.notna() & (numeric == numeric.round())
+    is_number = column.map(lambda v: isinstance(v, (int, float, np.integer, np.floating))
+                            and not isinstance(v, (bool, np.bool_)))  # no strings, no booleans
+    numeric = pd.to_numeric(column.where(is_number), errors="coerce")
+    ok = is_number & numeric.notna() & (numeric == numeric.round())
     ok &= numeric.between(1, 100) if rule == "int 1..100" else numeric >= 0
     return ~ok
 

@@ -13,6 +13,8 @@ def weighted_bt_loss(chosen: Tensor, rejected: Tensor, weight: Tensor | None = N
     constant (no gradient flows into it). Divided by B, not by sum(w), as released: down-weighting
     also lowers the effective step size. logsigmoid is stable for any margin; computed in float32.
     """
+    if chosen.shape != rejected.shape:
+        raise ValueError(f"chosen has shape {tuple(chosen.shape)}, rejected {tuple(rejected.shape)}")
     nll = -F.logsigmoid(chosen.float() - rejected.float())
     if weight is None:
         return nll.mean()

@@ -50,13 +50,23 @@ def encode(tokenizer: PreTrainedTokenizerBase, prompts: Sequence[str], responses
     if len(prompts) == 0:
         return []
     if tokenizer.chat_template:
-        return [
-            list(tokenizer.apply_chat_template(
-                [{"role": "user", "content": p}, {"role": "assistant", "content": r}],
-                tokenize=True, truncation=True, max_length=max_length)["input_ids"])
-            for p, r in zip(prompts, responses)
-        ]
+        return [_chat_ids(tokenizer, p, r, max_length) for p, r in zip(prompts, responses)]
     return tokenizer(list(prompts), list(responses), truncation="longest_first", max_length=max_length)["input_ids"]
+
+
+def _chat_ids(tokenizer: PreTrainedTokenizerBase, prompt: str, response: str, max_length: int) -> list[int]:
+    """A user turn and an assistant turn; when too long, the prompt loses its start first, so the
+    response (what the reward judges) survives; only then is the end cut."""
+    def conversation(text: str) -> list[int]:
+        messages = [{"role": "user", "content": text}, {"role": "assistant", "content": response}]
+        return list(tokenizer.apply_chat_template(messages, tokenize=True)["input_ids"])
+
+    ids = conversation(prompt)
+    overflow = len(ids) - max_length
+    if overflow > 0:
+        prompt_ids = tokenizer(prompt, add_special_tokens=False)["input_ids"]
+        ids = conversation(tokenizer.decode(prompt_ids[min(overflow, len(prompt_ids)):]))
+    return ids[:max_length]
 
 
 @torch.inference_mode()

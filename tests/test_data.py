@@ -216,9 +216,6 @@ def test_extra_fields_are_carried_untouched(tmp_path):
     assert "extra_annotation" in frame.columns
 
 
-@pytest.mark.xfail(strict=True, reason="_bad_rows coerces with pd.to_numeric, so a numeric string ('9') or a bool "
-                                       "passes the 'int 1..100' rule; build_pairs then compares strings "
-                                       "lexicographically ('9' > '10')")
 @pytest.mark.parametrize("value", ["50", True])
 def test_non_integer_score_types_are_rejected(value):
     frame = pd.DataFrame(utterance_rows())

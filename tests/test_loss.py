@@ -113,8 +113,6 @@ def test_weight_shape_mismatch_raises(shape):
         weighted_bt_loss(chosen, rejected, torch.ones(shape))
 
 
-@pytest.mark.xfail(strict=True, reason="scpo/loss.py does not check that chosen and rejected have the same "
-                                       "shape: (B,1) vs (B,) or (B,) vs (1,) broadcast silently when no weight is given")
 @pytest.mark.parametrize("chosen_shape,rejected_shape", [((3, 1), (3,)), ((3,), (1,))])
 def test_chosen_rejected_shape_mismatch_raises(chosen_shape, rejected_shape):
     with pytest.raises(ValueError):
