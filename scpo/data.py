@@ -78,8 +78,10 @@ def validate_rows(frame: pd.DataFrame, fields: dict[str, str], label: str) -> No
         bad = _bad_rows(frame[name], rule)
         if bad.any():
             row = int(np.flatnonzero(bad.to_numpy())[0])
+            value = frame[name].iloc[row]
+            value = value.item() if isinstance(value, np.generic) else value  # 500, not np.int64(500)
             raise DataValidationError(
-                f"{label}: row {row + 1}: field '{name}' = {frame[name].iloc[row]!r} is not a valid "
+                f"{label}: row {row + 1}: field '{name}' = {value!r} is not a valid "
                 f"{rule} ({int(bad.sum())} bad row(s) in all)"
             )
 

@@ -145,5 +145,5 @@ def summary_markdown(summary: pd.DataFrame, test_set: str, models: list[str]) ->
     order = sorted(c for c in table.index if c != "macro average") + ["macro average"]
     table = table.reindex(index=[c for c in order if c in table.index], columns=models)
     lines = ["| country | " + " | ".join(models) + " |", "|---" * (len(models) + 1) + "|"]
-    lines += [f"| {country} | " + " | ".join(row) + " |" for country, row in table.fillna("n/a").iterrows()]
+    lines += [f"| {country} | " + " | ".join(row) + " |" for country, row in table.astype(object).where(table.notna(), "n/a").iterrows()]
     return "\n".join(lines) + "\n"
