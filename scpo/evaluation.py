@@ -119,7 +119,8 @@ def summarise(results: pd.DataFrame, confidence: float) -> pd.DataFrame:
         low, high = (np.nanquantile(replicates, [tail, 1 - tail]) if np.isfinite(replicates).any()
                      else (np.nan, np.nan))
         rows.append({"country": country, "model": model, "test_set": test_set, "seeds": len(group),
-                     "n_pairs": float(group.n_pairs.mean()), "mean": float(group.accuracy.mean()),
+                     "n_pairs": float(group.n_pairs.mean()), "ties": int(group.ties.fillna(0).sum()),
+                     "mean": float(group.accuracy.mean()),
                      "sd": float(group.accuracy.std(ddof=1)) if len(group) > 1 else np.nan,
                      "ci_low": float(low), "ci_high": float(high)})
     return pd.DataFrame(rows)

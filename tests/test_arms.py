@@ -58,6 +58,7 @@ def test_summary_gives_mean_sd_over_seeds_and_an_interval_around_the_mean():
     assert chile["mean"] == pytest.approx(0.7) and chile["sd"] == pytest.approx(0.1)
     assert chile["ci_low"] == pytest.approx(0.61) and chile["ci_high"] == pytest.approx(0.79)
     assert summary[summary.country == "macro average"].iloc[0]["mean"] == pytest.approx(0.7)
+    assert chile["ties"] == 0
     table = evaluation.summary_markdown(summary, "all", ["global", "scpo"])
     assert "| Chile | n/a | 0.700 ± 0.100 [0.61, 0.79] |" in table
 
