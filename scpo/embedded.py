@@ -27,6 +27,7 @@ from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processor
 from transformers import BertConfig, BertForSequenceClassification, PreTrainedTokenizerFast
 
 from scpo.config import GlobalRMConfig, SimulationConfig
+from scpo.data import EMPTY_RESPONSE
 
 # Users per residence country in PRISM (survey, all 1,500 rows), for the countries simulated.
 PRISM_USERS = {
@@ -65,8 +66,7 @@ MODELS = (
     ("zephyr-7b-beta", "huggingfaceh4"), ("falcon-7b-instruct", "tiiuae"), ("palm-2", "google"),
 )
 CONVERSATION_TYPES = ("unguided", "values guided", "controversy guided")
-EMPTY_RESPONSE = "EMPTY STRING"
-EMPTY_RESPONSE_SHARE = 0.003  # PRISM has a few empty responses, stored as the string above
+EMPTY_RESPONSE_SHARE = 0.003  # PRISM has a few empty responses, stored as EMPTY_RESPONSE
 SPECIAL_TOKENS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
 
 

@@ -7,6 +7,8 @@ import pandas as pd
 import torch
 from torch import Tensor
 
+from scpo.io import markdown_table
+
 
 def pairwise_accuracy(chosen_scores: Tensor, rejected_scores: Tensor) -> float:
     """Share of pairs with s(chosen) > s(rejected); ties count as wrong. NaN for no pairs."""
@@ -145,6 +147,4 @@ def summary_markdown(summary: pd.DataFrame, test_set: str, models: list[str]) ->
     table = part.assign(cell=part.apply(cell, axis=1)).pivot(index="country", columns="model", values="cell")
     order = sorted(c for c in table.index if c != "macro average") + ["macro average"]
     table = table.reindex(index=[c for c in order if c in table.index], columns=models)
-    lines = ["| country | " + " | ".join(models) + " |", "|---" * (len(models) + 1) + "|"]
-    lines += [f"| {country} | " + " | ".join(row) + " |" for country, row in table.astype(object).where(table.notna(), "n/a").iterrows()]
-    return "\n".join(lines) + "\n"
+    return markdown_table(table.astype(object).where(table.notna(), "n/a").rename_axis("country").reset_index())
