@@ -22,9 +22,13 @@ class ConfigError(ValueError):
     """A params value is missing, unknown or out of range; the message names the key."""
 
 
+class RangeError(ConfigError):
+    """A field out of range; `_build` names the section the field sits in."""
+
+
 def _check(ok: bool, key: str, allowed: str, value: Any) -> None:
     if not ok:
-        raise ConfigError(f"params: {key} = {value!r} is out of range; allowed: {allowed}")
+        raise RangeError(f"{key} = {value!r} is out of range; allowed: {allowed}")
 
 
 @dataclass(frozen=True)
@@ -39,11 +43,11 @@ class DataConfig:
     split_seed: int
 
     def __post_init__(self) -> None:
-        _check(self.source in DATA_SOURCES, "data.source", " | ".join(DATA_SOURCES), self.source)
+        _check(self.source in DATA_SOURCES, "source", " | ".join(DATA_SOURCES), self.source)
         expected = INPUT_FOR_SOURCE.get(self.source)
-        _check(expected is None or self.input == expected, "data.input",
+        _check(expected is None or self.input == expected, "input",
                f"{expected} when data.source is {self.source}", self.input)
-        _check(0.0 < self.test_size < 1.0, "data.test_size", "0 < test_size < 1", self.test_size)
+        _check(0.0 < self.test_size < 1.0, "test_size", "0 < test_size < 1", self.test_size)
 
 
 @dataclass(frozen=True)
@@ -65,17 +69,17 @@ class SimulationConfig:
     coarse_rater_share: float  # raters who round to multiples of 10, a source of ties
 
     def __post_init__(self) -> None:
-        _check(self.user_scale > 0, "simulation.user_scale", "> 0", self.user_scale)
-        _check(self.conversations_per_user >= 1, "simulation.conversations_per_user", ">= 1",
+        _check(self.user_scale > 0, "user_scale", "> 0", self.user_scale)
+        _check(self.conversations_per_user >= 1, "conversations_per_user", ">= 1",
                self.conversations_per_user)
-        _check(self.max_turns >= 1, "simulation.max_turns", ">= 1", self.max_turns)
+        _check(self.max_turns >= 1, "max_turns", ">= 1", self.max_turns)
         for name in ("survey_only_share", "extreme_share", "coarse_rater_share"):
             value = getattr(self, name)
-            _check(0.0 <= value < 1.0, f"simulation.{name}", "0 <= x < 1", value)
+            _check(0.0 <= value < 1.0, name, "0 <= x < 1", value)
         for name in ("country_deviation", "majority_deviation", "personal_noise", "extreme_noise",
                      "rating_noise", "score_scale"):
             value = getattr(self, name)
-            _check(value >= 0.0, f"simulation.{name}", ">= 0", value)
+            _check(value >= 0.0, name, ">= 0", value)
 
 
 @dataclass(frozen=True)
@@ -89,9 +93,9 @@ class ScoringConfig:
     dtype: str  # float32 | bfloat16 | float16
 
     def __post_init__(self) -> None:
-        _check(self.max_length >= 8, "scoring.max_length", ">= 8", self.max_length)
-        _check(self.batch_size >= 1, "scoring.batch_size", ">= 1", self.batch_size)
-        _check(self.dtype in ("float32", "bfloat16", "float16"), "scoring.dtype",
+        _check(self.max_length >= 8, "max_length", ">= 8", self.max_length)
+        _check(self.batch_size >= 1, "batch_size", ">= 1", self.batch_size)
+        _check(self.dtype in ("float32", "bfloat16", "float16"), "dtype",
                "float32 | bfloat16 | float16", self.dtype)
 
 
@@ -102,7 +106,7 @@ class FilteringConfig:
     tau: float
 
     def __post_init__(self) -> None:
-        _check(0.0 < self.tau <= 1.0, "filtering.tau", "0 < tau <= 1", self.tau)
+        _check(0.0 < self.tau <= 1.0, "tau", "0 < tau <= 1", self.tau)
 
 
 @dataclass(frozen=True)
@@ -112,7 +116,7 @@ class WeightingConfig:
     beta: float
 
     def __post_init__(self) -> None:
-        _check(self.beta > 0.0, "weighting.beta", "beta > 0 (.inf disables weighting)", self.beta)
+        _check(self.beta > 0.0, "beta", "beta > 0 (.inf disables weighting)", self.beta)
 
 
 @dataclass(frozen=True)
@@ -137,12 +141,12 @@ class TrainingConfig:
     save_steps: int  # checkpoint interval; an interrupted run resumes from its last checkpoint
 
     def __post_init__(self) -> None:
-        _check(self.learning_rate > 0, "training.learning_rate", "> 0", self.learning_rate)
-        _check(self.max_steps >= 1, "training.max_steps", ">= 1", self.max_steps)
-        _check(self.per_device_train_batch_size >= 1, "training.per_device_train_batch_size",
+        _check(self.learning_rate > 0, "learning_rate", "> 0", self.learning_rate)
+        _check(self.max_steps >= 1, "max_steps", ">= 1", self.max_steps)
+        _check(self.per_device_train_batch_size >= 1, "per_device_train_batch_size",
                ">= 1", self.per_device_train_batch_size)
-        _check(self.logging_steps >= 1, "training.logging_steps", ">= 1", self.logging_steps)
-        _check(self.save_steps >= 1, "training.save_steps", ">= 1", self.save_steps)
+        _check(self.logging_steps >= 1, "logging_steps", ">= 1", self.logging_steps)
+        _check(self.save_steps >= 1, "save_steps", ">= 1", self.save_steps)
 
     def trainer_kwargs(self) -> dict[str, Any]:
         """The fields as keyword arguments for `RewardConfig`/`TrainingArguments`."""
@@ -161,9 +165,9 @@ class GlobalRMConfig:
     training: TrainingConfig = field(repr=False)
 
     def __post_init__(self) -> None:
-        _check(len(self.pool_countries) > 0, "global_rm.pool_countries", "a non-empty list",
+        _check(len(self.pool_countries) > 0, "pool_countries", "a non-empty list",
                self.pool_countries)
-        _check(self.hidden_size % self.num_attention_heads == 0, "global_rm.hidden_size",
+        _check(self.hidden_size % self.num_attention_heads == 0, "hidden_size",
                "a multiple of num_attention_heads", self.hidden_size)
 
 
@@ -177,9 +181,9 @@ class EvaluationConfig:
     confidence: float  # e.g. 0.95
 
     def __post_init__(self) -> None:
-        _check(self.batch_size >= 1, "evaluation.batch_size", ">= 1", self.batch_size)
-        _check(self.bootstrap_samples >= 10, "evaluation.bootstrap_samples", ">= 10", self.bootstrap_samples)
-        _check(0.0 < self.confidence < 1.0, "evaluation.confidence", "0 < confidence < 1", self.confidence)
+        _check(self.batch_size >= 1, "batch_size", ">= 1", self.batch_size)
+        _check(self.bootstrap_samples >= 10, "bootstrap_samples", ">= 10", self.bootstrap_samples)
+        _check(0.0 < self.confidence < 1.0, "confidence", "0 < confidence < 1", self.confidence)
 
 
 SECTIONS: dict[str, type] = {
@@ -230,10 +234,8 @@ def _build(cls: type, section: str, raw: Any) -> Any:
             raise ConfigError(f"params: {key} = {value!r} is not true or false")
     try:
         return cls(**values)
-    except ConfigError as error:  # range checks name the top-level section; say where it is nested
-        if section.count(".") and f"params: {section.rsplit('.', 1)[1]}." in str(error):
-            raise ConfigError(str(error).replace(f"params: {section.rsplit('.', 1)[1]}.", f"params: {section}.", 1)) from None
-        raise
+    except RangeError as error:  # a nested section's errors come out here already named, as ConfigError
+        raise ConfigError(f"params: {section}.{error}") from None
 
 
 def _as_float(value: int | str, key: str) -> float:

@@ -1,7 +1,7 @@
 """One training run: a country's pairs, one arm, one run seed -> a fine-tuned copy of the global RM.
 
-Every arm goes through `train_arm`; they differ only in `selection.arm_selection` (which pairs, which
-weights). Checkpoints go to a folder named by the run's fingerprint, so an interrupted run resumes
+Every arm goes through `arm_pairs` and `train_arm`; they differ only in `selection.arm_selection`
+(which pairs, which weights). Checkpoints go to a folder named by the run's fingerprint, so an interrupted run resumes
 from its last checkpoint, and a changed run never resumes from another's.
 """
 
@@ -27,14 +27,14 @@ def arm_pairs(arm: str, train_pairs: pd.DataFrame) -> pd.DataFrame:
     return train_pairs[mask.numpy()].assign(train_weight=weights.numpy())
 
 
-def train_arm(arm: str, train_pairs: pd.DataFrame, base_model: str, revision: str | None,
-              training: TrainingConfig, seed: int, max_length: int, model_dir: Path,
+def train_arm(pairs: pd.DataFrame, base_model: str, revision: str | None, training: TrainingConfig, seed: int,
+              max_length: int, model_dir: Path,
               checkpoint_root: Path) -> tuple[PreTrainedModel, PreTrainedTokenizerBase, WeightedRewardTrainer]:
-    """Fine-tune a fresh copy of `base_model` on `arm`'s pairs; save it (HF format, with tokenizer) to `model_dir`.
+    """Fine-tune a fresh copy of `base_model` on an arm's pairs (from `arm_pairs`, with `train_weight`);
+    save it (HF format, with tokenizer) to `model_dir`.
 
     The model is loaded in float32 whatever the scoring dtype: mixed precision is the Trainer's job (`bf16`).
     """
-    pairs = arm_pairs(arm, train_pairs)
     model, tokenizer = load_reward_model(base_model, revision, "float32")
     dataset = preference_dataset(tokenizer, pairs.prompt, pairs.chosen, pairs.rejected, pairs.train_weight,
                                  max_length)
@@ -52,14 +52,14 @@ def run_arm(arm: str, seed: int, pairs: pd.DataFrame, country: str, base_model: 
     """Train `arm` for `country` on this seed's pairs, score every held-out response (all countries) in
     eval mode, and write a model card. Returns (scores by utterance id, run summary, training log)."""
     train_pairs = pairs[(pairs.country == country) & (pairs.split == "train")]
-    model, tokenizer, run = train_arm(arm, train_pairs, base_model, revision, training, seed, max_length,
-                                      model_dir, checkpoint_root)
+    chosen = arm_pairs(arm, train_pairs)
+    model, tokenizer, run = train_arm(chosen, base_model, revision, training, seed, max_length, model_dir,
+                                      checkpoint_root)
     test = pairs[pairs.split == "test"]
     texts = data.pair_utterances(test)
     scores = pd.Series(score_texts(model, tokenizer, list(texts.prompt), list(texts.response), max_length,
                                    batch_size), index=texts.index, name=arm)
     report = evaluation.accuracy_report(test[test.country == country], scores)
-    chosen = arm_pairs(arm, train_pairs)
     summary = {"train_pairs": len(chosen), "country_train_pairs": len(train_pairs),
                "mean_train_weight": float(chosen.train_weight.mean()), "test": report,
                "shared_arguments": shared_arguments(run.args)}
