@@ -13,9 +13,11 @@ from typing import Any
 
 import yaml
 
-DATA_SOURCES = ("embedded", "prism_local", "prism_hub")
-# The file DVC hashes as the data stage's input for sources that are not a local folder.
-INPUT_FOR_SOURCE = {"embedded": "scpo/embedded.py", "prism_hub": "scpo/data.py"}
+DATASETS = ("prism", "goqa")  # PRISM; GlobalOpinionQA
+DATA_SOURCES = ("embedded", "local", "hub")
+# The file DVC hashes as the data stage's input where the input is not a local snapshot folder.
+INPUT_FOR_SOURCE = {("prism", "embedded"): "scpo/embedded.py", ("prism", "hub"): "scpo/data.py",
+                    ("goqa", "hub"): "scpo/goqa.py"}
 
 
 class ConfigError(ValueError):
@@ -33,18 +35,25 @@ def _check(ok: bool, key: str, allowed: str, value: Any) -> None:
 
 @dataclass(frozen=True)
 class DataConfig:
-    """Where preference data comes from and how users are split."""
+    """Which dataset, from where, and how its split units (PRISM users, GlobalOpinionQA questions) are split."""
 
-    source: str  # embedded | prism_local | prism_hub
-    input: str  # what the data stage reads (a DVC dependency): see INPUT_FOR_SOURCE; the snapshot folder for prism_local
+    dataset: str  # prism | goqa
+    source: str  # embedded (simulated PRISM) | local (the snapshot folder `input`) | hub
+    input: str  # what the data stage reads (a DVC dependency): see INPUT_FOR_SOURCE; the snapshot folder for local
     prism_hub_id: str
     prism_revision: str  # pinned hub commit: the seeded user split depends on row order
-    test_size: float  # share of users held out (the study: 0.15)
+    goqa_hub_id: str
+    goqa_revision: str
+    reference_countries: tuple[str, ...]  # majority countries kept beside `countries` (bias matrix, global RM pool)
+    test_size: float  # share of split units held out (the study: 0.15)
     split_seed: int
 
     def __post_init__(self) -> None:
+        _check(self.dataset in DATASETS, "dataset", " | ".join(DATASETS), self.dataset)
         _check(self.source in DATA_SOURCES, "source", " | ".join(DATA_SOURCES), self.source)
-        expected = INPUT_FOR_SOURCE.get(self.source)
+        _check(not (self.source == "embedded" and self.dataset != "prism"), "source",
+               "local or hub for dataset goqa (the embedded default simulates PRISM only)", self.source)
+        expected = INPUT_FOR_SOURCE.get((self.dataset, self.source))
         _check(expected is None or self.input == expected, "input",
                f"{expected} when data.source is {self.source}", self.input)
         _check(0.0 < self.test_size < 1.0, "test_size", "0 < test_size < 1", self.test_size)
@@ -221,8 +230,10 @@ def _build(cls: type, section: str, raw: Any) -> Any:
     if missing:
         raise ConfigError(f"params: missing key(s) {', '.join(f'{section}.{k}' for k in missing)}")
     values = dict(raw)
+    for f in dataclasses.fields(cls):
+        if f.type == "tuple[str, ...]":
+            values[f.name] = _names(values[f.name], f"{section}.{f.name}")
     if cls is GlobalRMConfig:
-        values["pool_countries"] = tuple(values["pool_countries"] or ())
         values["training"] = _build(TrainingConfig, "global_rm.training", values["training"])
     for f in dataclasses.fields(cls):
         key, value = f"{section}.{f.name}", values[f.name]
@@ -236,6 +247,14 @@ def _build(cls: type, section: str, raw: Any) -> Any:
         return cls(**values)
     except RangeError as error:  # a nested section's errors come out here already named, as ConfigError
         raise ConfigError(f"params: {section}.{error}") from None
+
+
+def _names(value: Any, key: str) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+        raise ConfigError(f"params: {key} = {value!r} is not a list of names")
+    return tuple(value)
 
 
 def _as_float(value: int | str, key: str) -> float:

@@ -1,12 +1,15 @@
 """PRISM preference data: loading (hub or local snapshot), validation, user split and pairs.
 
 One loader serves the real dataset and the embedded simulation: both are PRISM's `survey` and
-`utterances` configs, jsonl files read through `datasets`.
+`utterances` configs, jsonl files read through `datasets`. `Prepared` is what the data stage writes
+for either dataset (GlobalOpinionQA: `scpo/goqa.py`).
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import datasets
 import numpy as np
@@ -31,9 +34,9 @@ class DataValidationError(ValueError):
 def load_prism_config(name: str, source: str, folder: Path, hub_id: str, revision: str) -> tuple[pd.DataFrame, str]:
     """One PRISM config (`survey` or `utterances`) as a DataFrame, and a label naming where it came from.
 
-    source "prism_hub" reads `hub_id` at the pinned `revision`; anything else reads `<folder>/<name>.jsonl`.
+    source "hub" reads `hub_id` at the pinned `revision`; anything else reads `<folder>/<name>.jsonl`.
     """
-    if source == "prism_hub":
+    if source == "hub":
         label = f"{hub_id}@{revision}:{name}"
         try:
             dataset = datasets.load_dataset(hub_id, name, revision=revision, split="train")
@@ -41,7 +44,8 @@ def load_prism_config(name: str, source: str, folder: Path, hub_id: str, revisio
             raise ConnectionError(
                 f"could not load {label} from the Hugging Face Hub ({type(error).__name__}: {error}). "
                 "Offline? Put a snapshot of the dataset's survey.jsonl and utterances.jsonl in data/prism "
-                "(see README, 'Real data') and set data.source: prism_local in params.yaml."
+                "(`python -m scpo.fetch prism` where the hub is reachable; README, 'Real data') and set "
+                "data.source: local, data.input: data/prism in params.yaml."
             ) from error
         return dataset.to_pandas(), label
     path = Path(folder) / f"{name}.jsonl"
@@ -95,10 +99,13 @@ def user_countries(survey: pd.DataFrame) -> pd.Series:
                      name="country")
 
 
-def split_users(user_ids: list[str], test_size: float, seed: int) -> pd.Series:
-    """'train'/'test' per user: `datasets.Dataset.train_test_split` over survey rows in file order, as
-    the released code split PRISM's 1,500 survey rows (users, not pairs, so test users are unseen)."""
-    split = datasets.Dataset.from_dict({"user_id": list(user_ids)}).train_test_split(test_size=test_size, seed=seed)
+def split_units(unit_ids: list[str], test_size: float, seed: int) -> pd.Series:
+    """'train'/'test' per split unit (PRISM user, GlobalOpinionQA question): `datasets.Dataset.train_test_split`
+    over the units in file order, as the released code split PRISM's 1,500 survey rows (units, not
+    pairs, so test users or questions are unseen)."""
+    if len(unit_ids) < 2:
+        raise DataValidationError(f"cannot split {len(unit_ids)} unit(s) into train and test")
+    split = datasets.Dataset.from_dict({"user_id": list(unit_ids)}).train_test_split(test_size=test_size, seed=seed)
     return pd.concat([
         pd.Series("train", index=split["train"]["user_id"]),
         pd.Series("test", index=split["test"]["user_id"]),
@@ -145,6 +152,14 @@ def check_countries(countries: dict[str, str], present: pd.Series) -> None:
             )
 
 
+def check_reference_countries(names: set[str], present: pd.Series) -> None:
+    """Every `data.reference_countries` entry must be in the data, like `countries`."""
+    absent = sorted(set(names) - set(present))
+    if absent:
+        raise ConfigError(f"params: data.reference_countries: {', '.join(map(repr, absent))} not in the data; "
+                          f"countries present: {', '.join(sorted(set(present)))}")
+
+
 def attach_truth(pairs: pd.DataFrame, truth: pd.DataFrame | None) -> pd.DataFrame:
     """Add `truth_margin` = noise-free country utility of chosen minus rejected (NaN for real data)."""
     if truth is None:
@@ -172,3 +187,49 @@ def pair_utterances(pairs: pd.DataFrame) -> pd.DataFrame:
     both = pd.concat([pairs[["chosen_id", "prompt", "chosen"]].set_axis(columns, axis=1),
                       pairs[["rejected_id", "prompt", "rejected"]].set_axis(columns, axis=1)])
     return both.drop_duplicates("utterance_id").set_index("utterance_id").sort_index()
+
+
+@dataclass
+class Prepared:
+    """What the data stage writes for either dataset."""
+
+    pairs: pd.DataFrame  # one row per preference pair, with `country` and `split` (train/test)
+    utterances: pd.DataFrame  # every text to score once: utterance_id, prompt, response, split
+    counts: pd.DataFrame  # per country: units, train/test units and train/test pairs
+    facts: dict[str, Any]  # source label, sizes, and every dropped row counted by reason
+    answer_shares: pd.DataFrame | None = field(default=None)  # GlobalOpinionQA: the distributional view
+
+
+def scored_utterances(pairs: pd.DataFrame) -> pd.DataFrame:
+    """`pair_utterances` with each text's split (a response belongs to one user, so to one split)."""
+    texts = pair_utterances(pairs)
+    split = pd.concat([pairs.set_index("chosen_id").split, pairs.set_index("rejected_id").split])
+    return texts.assign(split=split.groupby(level=0).first().loc[texts.index]).reset_index()
+
+
+def prepare_prism(source: str, folder: Path, hub_id: str, revision: str, test_size: float, split_seed: int,
+                  countries: dict[str, str], keep: set[str]) -> Prepared:
+    """Load and validate PRISM, split users, build pairs; keep pairs of the countries in `keep` only."""
+    load = dict(source=source, folder=folder, hub_id=hub_id, revision=revision)
+    survey, survey_label = load_prism_config("survey", **load)
+    utterances, utterances_label = load_prism_config("utterances", **load)
+    validate_rows(survey, SURVEY_FIELDS, survey_label)
+    validate_rows(utterances, UTTERANCE_FIELDS, utterances_label)
+    user_country = user_countries(survey)
+    check_countries(countries, user_country)
+    check_reference_countries(keep - set(countries.values()), user_country)
+    split = split_units(list(survey.user_id), test_size, split_seed)
+    pairs, n_ties = build_pairs(utterances)
+    orphans = ~pairs.user_id.isin(user_country.index)  # utterances of users absent from the survey
+    pairs = pairs[~orphans].assign(country=lambda p: user_country.loc[p.user_id].to_numpy(),
+                                   split=lambda p: split.loc[p.user_id].to_numpy())
+    counts = country_counts(user_country, split, utterances, pairs)
+    outside = ~pairs.country.isin(keep)
+    pairs = pairs[~outside].reset_index(drop=True)
+    facts = {"source": survey_label if source != "embedded" else "embedded", "split_units": "users",
+             "survey_users": len(survey), "survey_only_users": int((~survey.user_id.isin(utterances.user_id)).sum()),
+             "utterances": len(utterances),
+             "empty_responses": int((utterances.model_response == EMPTY_RESPONSE).sum()),
+             "pairs": len(pairs), "ties_dropped": n_ties, "orphan_pairs_dropped": int(orphans.sum()),
+             "pairs_of_other_countries_dropped": int(outside.sum())}
+    return Prepared(pairs, scored_utterances(pairs), counts, facts)

@@ -20,7 +20,7 @@ from __future__ import annotations
 import json
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterable
 
 import numpy as np
 from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors
@@ -208,9 +208,17 @@ def vocabulary() -> list[str]:
     return [*SPECIAL_TOKENS, *sorted(words)]
 
 
-def embedded_tokenizer() -> PreTrainedTokenizerFast:
-    """A BERT-style word-level tokenizer over `vocabulary()`: [CLS] prompt [SEP] response [SEP]."""
-    vocab = {word: i for i, word in enumerate(vocabulary())}
+def words(texts: Iterable[str]) -> set[str]:
+    """The words of `texts` as the embedded tokenizer splits them (lowercased, punctuation apart)."""
+    split = pre_tokenizers.Whitespace()
+    return {word for text in texts for word, _ in split.pre_tokenize_str(text.lower())}
+
+
+def embedded_tokenizer(texts: Iterable[str] = ()) -> PreTrainedTokenizerFast:
+    """A BERT-style word-level tokenizer over `vocabulary()`, extended by the words of `texts` (real
+    data: the global RM's training texts; other words are [UNK]): [CLS] prompt [SEP] response [SEP]."""
+    base = vocabulary()
+    vocab = {word: i for i, word in enumerate([*base, *sorted(words(texts) - set(base))])}
     backend = Tokenizer(models.WordLevel(vocab=vocab, unk_token="[UNK]"))
     backend.normalizer = normalizers.Lowercase()
     backend.pre_tokenizer = pre_tokenizers.Whitespace()

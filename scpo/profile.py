@@ -28,14 +28,20 @@ def write_profile(base_file: Path, overrides_file: Path, target: Path) -> Path:
 
 
 def main(argv: list[str]) -> int:
-    """`python -m scpo.profile OVERRIDES.yaml [BASE.yaml]`: print BASE (default params.yaml) merged with OVERRIDES."""
+    """`python -m scpo.profile OVERRIDES.yaml [MORE.yaml ...] [--base BASE.yaml]`: print BASE (default
+    params.yaml) merged with each OVERRIDES file in turn, after validating the result."""
+    import argparse
     import sys
 
     from scpo.config import SECTIONS, load_section
 
-    overrides = Path(argv[0])
-    base = Path(argv[1]) if len(argv) > 1 else Path("params.yaml")
-    result = merged(yaml.safe_load(base.read_text()), yaml.safe_load(overrides.read_text()) or {})
+    parser = argparse.ArgumentParser(prog="python -m scpo.profile")
+    parser.add_argument("overrides", type=Path, nargs="+")
+    parser.add_argument("--base", type=Path, default=Path("params.yaml"))
+    args = parser.parse_args(argv)
+    result = yaml.safe_load(args.base.read_text())
+    for overrides in args.overrides:
+        result = merged(result, yaml.safe_load(overrides.read_text()) or {})
     for section in SECTIONS:  # refuse to print an invalid params file
         load_section(result, section)
     sys.stdout.write(yaml.safe_dump(result, sort_keys=False))

@@ -13,7 +13,7 @@ from pathlib import Path
 import pandas as pd
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
-from scpo import data, evaluation, io, selection
+from scpo import evaluation, io, selection
 from scpo.config import TrainingConfig
 from scpo.scoring import load_reward_model, score_texts
 from scpo.trainer import (WeightedRewardTrainer, model_card, preference_dataset, reward_config, run_fingerprint,
@@ -46,19 +46,19 @@ def train_arm(pairs: pd.DataFrame, base_model: str, revision: str | None, traini
     return model, tokenizer, run
 
 
-def run_arm(arm: str, seed: int, pairs: pd.DataFrame, country: str, base_model: str, revision: str | None,
-            training: TrainingConfig, max_length: int, batch_size: int, model_dir: Path,
+def run_arm(arm: str, seed: int, pairs: pd.DataFrame, test_texts: pd.DataFrame, country: str, base_model: str,
+            revision: str | None, training: TrainingConfig, max_length: int, batch_size: int, model_dir: Path,
             checkpoint_root: Path) -> tuple[pd.Series, dict, list[dict]]:
-    """Train `arm` for `country` on this seed's pairs, score every held-out response (all countries) in
-    eval mode, and write a model card. Returns (scores by utterance id, run summary, training log)."""
+    """Train `arm` for `country` on this seed's pairs, score `test_texts` (every held-out text, all countries:
+    utterance_id, prompt, response) in eval mode, and write a model card.
+    Returns (scores by utterance id, run summary, training log)."""
     train_pairs = pairs[(pairs.country == country) & (pairs.split == "train")]
     chosen = arm_pairs(arm, train_pairs)
     model, tokenizer, run = train_arm(chosen, base_model, revision, training, seed, max_length, model_dir,
                                       checkpoint_root)
     test = pairs[pairs.split == "test"]
-    texts = data.pair_utterances(test)
-    scores = pd.Series(score_texts(model, tokenizer, list(texts.prompt), list(texts.response), max_length,
-                                   batch_size), index=texts.index, name=arm)
+    scores = pd.Series(score_texts(model, tokenizer, list(test_texts.prompt), list(test_texts.response), max_length,
+                                   batch_size), index=pd.Index(test_texts.utterance_id, name="utterance_id"), name=arm)
     report = evaluation.accuracy_report(test[test.country == country], scores)
     summary = {"train_pairs": len(chosen), "country_train_pairs": len(train_pairs),
                "mean_train_weight": float(chosen.train_weight.mean()), "test": report,

@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+import yaml
 
 from scpo import config, evaluation, selection
 from scpo.paths import ROOT
@@ -91,7 +92,8 @@ def test_profiles_merge_sections_and_replace_countries(tmp_path):
         "training": {"learning_rate": 1.0, "max_steps": 7}, "countries": {"c": "C"}}
 
 
-@pytest.mark.parametrize("profile", ["profiles/paper.yaml", "tests/tiny_profile.yaml"])
+@pytest.mark.parametrize("profile", ["profiles/paper.yaml", "profiles/goqa.yaml", "profiles/prism_local.yaml",
+                                     "profiles/goqa_local.yaml", "tests/tiny_profile.yaml"])
 def test_shipped_profiles_give_valid_params(profile, tmp_path):
     target = write_profile(ROOT / "params.yaml", ROOT / profile, tmp_path / "params.yaml")
     for stage in config.STAGE_PARAMS:
@@ -109,3 +111,12 @@ def test_paper_profile_holds_the_study_settings(tmp_path):
     assert config.load_stage("filter_weight", target)["weighting"].beta == 1.1
     assert set(cfg["countries"].values()) == {"Chile", "South Africa", "New Zealand", "Australia", "Mexico",
                                               "Israel", "Canada"}
+
+
+def test_profile_command_applies_overrides_in_order(tmp_path, capsys):
+    from scpo.profile import main
+
+    assert main([str(ROOT / "profiles/paper.yaml"), str(ROOT / "profiles/goqa.yaml"), "--base", str(ROOT / "params.yaml")]) == 0
+    result = yaml.safe_load(capsys.readouterr().out)
+    assert result["data"]["dataset"] == "goqa" and result["data"]["input"] == "scpo/goqa.py"
+    assert result["scoring"]["model"] == "OpenAssistant/reward-model-deberta-v3-base"  # from paper.yaml

@@ -85,7 +85,8 @@ def test_sections_are_frozen():
     ("training.learning_rate", 0, "> 0"),
     ("data.test_size", 1.0, "0 < test_size < 1"),
     ("data.test_size", 0, "0 < test_size < 1"),
-    ("data.source", "foo", "embedded | prism_local | prism_hub"),
+    ("data.source", "foo", "embedded | local | hub"),
+    ("data.dataset", "opinions", "prism | goqa"),
     ("data.input", "data/prism", "scpo/embedded.py when data.source is embedded"),
     ("scoring.dtype", "float8", "float32 | bfloat16 | float16"),
     ("simulation.extreme_share", 1.0, "0 <= x < 1"),
@@ -115,20 +116,33 @@ def test_every_section_is_checked_whatever_the_stage(tmp_path):
             load_stage(stage, path)
 
 
-def test_input_must_match_the_hub_source(tmp_path):
+def test_goqa_has_no_embedded_source(tmp_path):
+    path = write_params(tmp_path, setter("data.dataset", "goqa"))
+    with pytest.raises(ConfigError, match=re.escape("data.source = 'embedded' is out of range; allowed: local or "
+                                                    "hub for dataset goqa (the embedded default simulates PRISM only)")):
+        load_stage("data", path)
+
+
+@pytest.mark.parametrize("dataset,loader", [("prism", "scpo/data.py"), ("goqa", "scpo/goqa.py")])
+def test_input_must_match_the_hub_source(tmp_path, dataset, loader):
     def mutate(raw):
-        raw["data"]["source"] = "prism_hub"
-        raw["data"]["input"] = "scpo/embedded.py"
-    with pytest.raises(ConfigError, match=re.escape("allowed: scpo/data.py when data.source is prism_hub")):
+        raw["data"].update(dataset=dataset, source="hub", input="scpo/embedded.py")
+    with pytest.raises(ConfigError, match=re.escape(f"allowed: {loader} when data.source is hub")):
         load_stage("data", write_params(tmp_path, mutate))
 
 
-def test_prism_local_accepts_any_snapshot_folder(tmp_path):
+@pytest.mark.parametrize("dataset", ["prism", "goqa"])
+def test_local_source_accepts_any_snapshot_folder(tmp_path, dataset):
     def mutate(raw):
-        raw["data"]["source"] = "prism_local"
-        raw["data"]["input"] = "data/my_prism_snapshot"
+        raw["data"].update(dataset=dataset, source="local", input="data/my_snapshot")
     data = load_stage("data", write_params(tmp_path, mutate))["data"]
-    assert (data.source, data.input) == ("prism_local", "data/my_prism_snapshot")
+    assert (data.dataset, data.source, data.input) == (dataset, "local", "data/my_snapshot")
+
+
+def test_reference_countries_must_be_a_list_of_names(tmp_path):
+    path = write_params(tmp_path, setter("data.reference_countries", "United States"))
+    with pytest.raises(ConfigError, match=re.escape("data.reference_countries = 'United States' is not a list")):
+        load_stage("data", path)
 
 
 # ------------------------------------------------------------------------------------------ structure

@@ -72,7 +72,7 @@ def prism(tmp_path):
 
 
 def load(name, folder):
-    return data.load_prism_config(name, source="prism_local", folder=folder, hub_id="x", revision="y")
+    return data.load_prism_config(name, source="local", folder=folder, hub_id="x", revision="y")
 
 
 def load_utterances(tmp_path, rows):
@@ -120,11 +120,11 @@ def test_hub_offline_says_how_to_go_local(monkeypatch, tmp_path):
     monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
     monkeypatch.setattr(datasets.config, "HF_DATASETS_CACHE", tmp_path / "cache")
     with pytest.raises(ConnectionError) as info:
-        data.load_prism_config("survey", source="prism_hub", folder=tmp_path,
+        data.load_prism_config("survey", source="hub", folder=tmp_path,
                                hub_id="scpo-tests/no-such-dataset", revision="abc123")
     message = str(info.value)
     assert "scpo-tests/no-such-dataset@abc123:survey" in message
-    assert "prism_local" in message and "data/prism" in message
+    assert "data.source: local" in message and "data/prism" in message
 
 
 def test_hub_errors_are_wrapped_with_the_cause(monkeypatch, tmp_path):
@@ -135,8 +135,8 @@ def test_hub_errors_are_wrapped_with_the_cause(monkeypatch, tmp_path):
         raise OSError("network is unreachable")
 
     monkeypatch.setattr(data.datasets, "load_dataset", refuse)
-    with pytest.raises(ConnectionError, match="prism_local") as info:
-        data.load_prism_config("utterances", source="prism_hub", folder=tmp_path, hub_id="x", revision="y")
+    with pytest.raises(ConnectionError, match="data.source: local") as info:
+        data.load_prism_config("utterances", source="hub", folder=tmp_path, hub_id="x", revision="y")
     assert "OSError: network is unreachable" in str(info.value)
     assert isinstance(info.value.__cause__, OSError)
     assert calls == [(("x", "utterances"), {"revision": "y", "split": "train"})]
@@ -270,20 +270,20 @@ def test_build_pairs_only_ties_gives_no_pairs():
 
 # ------------------------------------------------------------------------------------------ users and countries
 
-def test_split_users_disjoint_sized_and_seeded():
+def test_split_units_disjoint_sized_and_seeded():
     users = [f"user{i}" for i in range(100)]
-    split = data.split_users(users, 0.15, seed=0)
+    split = data.split_units(users, 0.15, seed=0)
     assert split.name == "split" and split.index.is_unique and sorted(split.index) == sorted(users)
     assert set(split) == {"train", "test"}
     assert (split == "test").sum() == 15 and (split == "train").sum() == 85
-    again = data.split_users(users, 0.15, seed=0)
+    again = data.split_units(users, 0.15, seed=0)
     assert again.sort_index().equals(split.sort_index())
-    other = data.split_users(users, 0.15, seed=1)
+    other = data.split_units(users, 0.15, seed=1)
     assert set(other[other == "test"].index) != set(split[split == "test"].index)
 
 
-def test_split_users_small_share():
-    split = data.split_users([f"u{i}" for i in range(20)], 0.5, seed=3)
+def test_split_units_small_share():
+    split = data.split_units([f"u{i}" for i in range(20)], 0.5, seed=3)
     assert (split == "test").sum() == 10 and (split == "train").sum() == 10
 
 
@@ -366,3 +366,37 @@ def test_pipeline_on_the_fixture(prism):
     table = data.country_counts(countries, split, utterances, pairs)
     assert table.loc["Chile", "train_pairs"] == 6 and table.loc["Mexico", "test_pairs"] == 0
     assert np.array_equal(table.users.to_numpy(), [2, 1])
+
+
+# ------------------------------------------------------------------------------------------ the real-schema fixture
+
+FIXTURE = __import__("scpo.paths", fromlist=["ROOT"]).ROOT / "tests" / "fixtures" / "prism"
+
+
+def test_prism_fixture_prepares_with_every_count():
+    prepared = data.prepare_prism("local", FIXTURE, "x", "y", 0.15, 0, {"chile": "Chile"},
+                                  {"Chile", "United States", "United Kingdom"})
+    facts = prepared.facts
+    assert facts["survey_users"] == 34 and facts["survey_only_users"] == 1 and facts["empty_responses"] == 1
+    assert facts["ties_dropped"] > 0 and facts["orphan_pairs_dropped"] == 0
+    assert facts["pairs_of_other_countries_dropped"] > 0  # South Africa and Mexico: counted, not kept
+    pairs = prepared.pairs
+    assert set(pairs.country) == {"Chile", "United States", "United Kingdom"} and len(pairs) == facts["pairs"]
+    train, test = (set(pairs.user_id[pairs.split == s]) for s in ("train", "test"))
+    assert train and test and not train & test
+    texts = prepared.utterances.set_index("utterance_id")
+    assert set(pairs.chosen_id) | set(pairs.rejected_id) == set(texts.index)
+    by_user = pairs.set_index("chosen_id").split
+    assert (texts.split.loc[by_user.index] == by_user).all()  # a response's split is its user's
+    assert prepared.counts.loc["Mexico", "users"] == 3 and prepared.answer_shares is None
+
+
+def test_orphan_utterances_are_dropped_and_counted(tmp_path):
+    survey = [r for r in survey_rows() if r["user_id"] != "u2"]  # u2 (Mexico) answered no survey
+    rows = utterance_rows()
+    rows[7]["score"] = 10  # u2's interaction now gives one pair instead of a tie
+    write_jsonl(survey, tmp_path / "survey.jsonl")
+    write_jsonl(rows, tmp_path / "utterances.jsonl")
+    prepared = data.prepare_prism("local", tmp_path, "x", "y", 0.5, 0, {"chile": "Chile"}, {"Chile"})
+    assert prepared.facts["orphan_pairs_dropped"] == 1 and prepared.facts["ties_dropped"] == 1
+    assert set(prepared.pairs.user_id) == {"u1"}

@@ -158,9 +158,9 @@ def test_written_files_load_and_validate(tmp_path):
     meta = embedded.write_simulated_prism(SIM, tmp_path)
     assert {p.name for p in tmp_path.iterdir()} == {"survey.jsonl", "utterances.jsonl", "truth.jsonl",
                                                     "simulation.json"}
-    survey, survey_label = data.load_prism_config("survey", source="prism_local", folder=tmp_path, hub_id="x",
+    survey, survey_label = data.load_prism_config("survey", source="local", folder=tmp_path, hub_id="x",
                                                   revision="y")
-    utterances, label = data.load_prism_config("utterances", source="prism_local", folder=tmp_path, hub_id="x",
+    utterances, label = data.load_prism_config("utterances", source="local", folder=tmp_path, hub_id="x",
                                                revision="y")
     data.validate_rows(survey, data.SURVEY_FIELDS, survey_label)
     data.validate_rows(utterances, data.UTTERANCE_FIELDS, label)

@@ -1,0 +1,269 @@
+"""GlobalOpinionQA (`Anthropic/llm_global_opinions`): loading, validation, answer shares and preference pairs.
+
+One CSV with string columns `question`, `selections`, `options`, `source`. `selections` is the text of
+a Python `defaultdict` mapping each country to its answer shares, aligned with `options`; it is parsed
+with `ast.literal_eval` on its `{...}` part, never `eval`. Country labels are mapped to PRISM's
+residence-country names here, in one place, so the rest of the pipeline speaks one vocabulary.
+
+Pairs, per country and question: every two options whose shares differ; the higher share is chosen,
+equal shares are dropped (counted). The question is the split and bootstrap unit (it sits in the
+`user_id` column the pipeline resamples), so test questions are unseen in training.
+"""
+
+from __future__ import annotations
+
+import ast
+import itertools
+import math
+from pathlib import Path
+from typing import Any
+
+import datasets
+import numpy as np
+import pandas as pd
+
+from scpo.data import DataValidationError, Prepared, check_countries, check_reference_countries, split_units
+
+FILE_NAME = "global_opinions.csv"  # the hub dataset's file (data/global_opinions.csv)
+FIELDS = ("question", "selections", "options", "source")
+# PRISM residence country -> its GlobalOpinionQA national-sample labels, where the spellings differ.
+PRISM_TO_GOQA = {
+    "South Africa": ("S. Africa",),
+    "United Kingdom": ("Britain", "Great Britain"),  # GAS, WVS
+    "South Korea": ("S. Korea", "South Korea"),
+}
+GOQA_TO_PRISM = {label: prism for prism, labels in PRISM_TO_GOQA.items() for label in labels}
+NON_NATIONAL = "(Non-national sample)"  # e.g. "S. Africa (Non-national sample)": not a country's opinion
+SHARE_TOLERANCE = 1e-6  # shares are fractions in [0, 1]; rounding in the CSV may overshoot by a hair
+
+
+def load_goqa(source: str, folder: Path, hub_id: str, revision: str) -> tuple[pd.DataFrame, str]:
+    """The GlobalOpinionQA table and a label naming where it came from: the hub at `revision`
+    (source "hub") or `<folder>/global_opinions.csv`; both through `datasets.load_dataset`."""
+    if source == "hub":
+        label = f"{hub_id}@{revision}"
+        try:
+            dataset = datasets.load_dataset(hub_id, revision=revision, split="train")
+        except Exception as error:  # offline, or the hub refused: say how to go local
+            raise ConnectionError(
+                f"could not load {label} from the Hugging Face Hub ({type(error).__name__}: {error}). "
+                f"Offline? Put a snapshot of the dataset's {FILE_NAME} in data/goqa (`python -m scpo.fetch goqa` "
+                "where the hub is reachable; README, 'Real data') and set data.source: local, data.input: "
+                "data/goqa in params.yaml."
+            ) from error
+        return dataset.to_pandas(), label
+    path = Path(folder) / FILE_NAME
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} not found: expected GlobalOpinionQA's {FILE_NAME} there "
+                                "(README, 'Real data')")
+    try:
+        dataset = datasets.load_dataset("csv", data_files=str(path), split="train")
+    except Exception as error:
+        raise DataValidationError(f"{path}: not readable as CSV ({type(error).__name__}: {error})") from error
+    return dataset.to_pandas(), str(path)
+
+
+def _literal(text: Any, label: str, row: int, field: str) -> Any:
+    """`ast.literal_eval` of a string cell, or a DataValidationError naming the row and field."""
+    if not isinstance(text, str):
+        raise DataValidationError(f"{label}: row {row}: field '{field}' = {text!r} is not a string")
+    try:
+        return ast.literal_eval(text)
+    except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError) as error:
+        raise DataValidationError(
+            f"{label}: row {row}: field '{field}' is not a Python literal ({type(error).__name__}): {text[:80]!r}"
+        ) from None
+
+
+def parse_options(text: Any, label: str, row: int) -> list[str]:
+    """The options list; numbers (WVS scale points such as 1.0) become their text ("1")."""
+    options = _literal(text, label, row, "options")
+    if not isinstance(options, (list, tuple)) or len(options) < 2:
+        raise DataValidationError(f"{label}: row {row}: field 'options' must list at least 2 options, got {text!r}")
+    texts = []
+    for option in options:
+        if isinstance(option, bool) or not isinstance(option, (str, int, float)) or option == "":
+            raise DataValidationError(f"{label}: row {row}: field 'options' has an invalid option {option!r}")
+        texts.append(format(option, "g") if isinstance(option, (int, float)) else option)
+    return texts
+
+
+def parse_selections(text: Any, n_options: int, label: str, row: int) -> dict[str, list[float]]:
+    """Country label -> answer shares, from `defaultdict(<class 'list'>, {...})`; each list must have
+    one share in [0, 1] per option."""
+    if not isinstance(text, str) or "{" not in text or "}" not in text:
+        raise DataValidationError(f"{label}: row {row}: field 'selections' is not a defaultdict text: {str(text)[:80]!r}")
+    body = text[text.index("{"): text.rindex("}") + 1]
+    selections = _literal(body, label, row, "selections")
+    if isinstance(selections, dict):  # a dict literal keeps the last of repeated keys: refuse instead
+        keys = [k.value for k in ast.parse(body, mode="eval").body.keys if isinstance(k, ast.Constant)]
+        repeated = sorted({k for k in keys if keys.count(k) > 1})
+        if repeated:
+            raise DataValidationError(f"{label}: row {row}: field 'selections' lists {repeated[0]!r} twice")
+    if not isinstance(selections, dict) or not selections:
+        raise DataValidationError(f"{label}: row {row}: field 'selections' holds no country shares")
+    for country, shares in selections.items():
+        where = f"{label}: row {row}: field 'selections', country {country!r}"
+        if not isinstance(country, str) or not country:
+            raise DataValidationError(f"{where}: not a country name")
+        if not isinstance(shares, (list, tuple)) or len(shares) != n_options:
+            raise DataValidationError(f"{where}: expected {n_options} shares (one per option), got {shares!r}")
+        if not all(isinstance(s, (int, float)) and not isinstance(s, bool) and math.isfinite(s)
+                   and -SHARE_TOLERANCE <= s <= 1 + SHARE_TOLERANCE for s in shares):
+            raise DataValidationError(f"{where}: shares must be numbers in [0, 1], got {shares!r}")
+        if sum(shares) <= 0:
+            raise DataValidationError(f"{where}: shares sum to 0")
+    return selections
+
+
+def prism_country(label: str) -> str | None:
+    """PRISM's name for a GlobalOpinionQA country label; None for a non-national sample."""
+    if NON_NATIONAL.lower() in label.lower():
+        return None
+    return GOQA_TO_PRISM.get(label.strip(), label.strip())
+
+
+def parse_goqa(frame: pd.DataFrame, label: str) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, Any]]:
+    """Validate every row; return (questions, answer shares, drop counts).
+
+    questions: question_id, question, options (list), source. shares: question_id, country (PRISM
+    name), shares (list, normalised to sum 1). Dropped and counted, never silently: rows without a
+    question text (the hub CSV has one), non-national samples, a second label of the same country in
+    one row. Anything else malformed raises DataValidationError naming the file, row and field.
+    """
+    missing = [f for f in FIELDS if f not in frame.columns]
+    if missing:
+        raise DataValidationError(f"{label}: field(s) {', '.join(missing)} missing from every row "
+                                  f"(columns: {', '.join(map(str, frame.columns))})")
+    if frame.empty:
+        raise DataValidationError(f"{label}: no rows")
+    questions, shares = [], []
+    drops = {"rows_without_question": 0, "non_national_samples": 0, "duplicate_country_labels": 0}
+    for index, record in enumerate(frame[list(FIELDS)].itertuples(index=False), start=1):
+        question = record.question
+        if question is None or (isinstance(question, float) and math.isnan(question)) or \
+                (isinstance(question, str) and not question.strip()):
+            drops["rows_without_question"] += 1
+            continue
+        if not isinstance(question, str):
+            raise DataValidationError(f"{label}: row {index}: field 'question' = {question!r} is not a string")
+        if not isinstance(record.source, str) or not record.source:
+            raise DataValidationError(f"{label}: row {index}: field 'source' = {record.source!r} is not a string")
+        options = parse_options(record.options, label, index)
+        selections = parse_selections(record.selections, len(options), label, index)
+        question_id = f"goqa{index:05d}"  # the row number: stable across drops elsewhere
+        questions.append({"question_id": question_id, "question": question.strip(), "options": options,
+                          "source": record.source})
+        seen = set()
+        for country_label, values in selections.items():
+            country = prism_country(country_label)
+            if country is None:
+                drops["non_national_samples"] += 1
+                continue
+            if country in seen:
+                drops["duplicate_country_labels"] += 1
+                continue
+            seen.add(country)
+            values = np.asarray(values, dtype="float64").clip(0.0, 1.0)
+            shares.append({"question_id": question_id, "country": country, "shares": list(values / values.sum())})
+    if not questions:
+        raise DataValidationError(f"{label}: no row has a question")
+    return pd.DataFrame(questions), pd.DataFrame(shares), drops
+
+
+def option_utterances(questions: pd.DataFrame) -> pd.DataFrame:
+    """Every (question, option) text once: utterance_id `<question_id>/o<k>`, prompt, response."""
+    rows = [{"utterance_id": f"{q.question_id}/o{k}", "question_id": q.question_id, "option_index": k,
+             "prompt": q.question, "response": option}
+            for q in questions.itertuples() for k, option in enumerate(q.options)]
+    return pd.DataFrame(rows)
+
+
+def build_pairs(questions: pd.DataFrame, shares: pd.DataFrame) -> tuple[pd.DataFrame, int]:
+    """Per (question, country), every option pair with different shares, the higher share chosen.
+
+    Returns (pairs, n_ties) in the pipeline's pair schema; `user_id` and `interaction_id` hold the
+    question id (the split and bootstrap unit), `chosen_score`/`rejected_score` the shares.
+    """
+    text = questions.set_index("question_id")
+    rows, ties = [], 0
+    for item in shares.itertuples(index=False):
+        question = text.loc[item.question_id]
+        for i, j in itertools.combinations(range(len(item.shares)), 2):
+            if item.shares[i] == item.shares[j]:
+                ties += 1
+                continue
+            win, lose = (i, j) if item.shares[i] > item.shares[j] else (j, i)
+            rows.append({
+                "pair_id": f"{item.question_id}/o{win}>o{lose}|{item.country}", "user_id": item.question_id,
+                "interaction_id": item.question_id, "turn": 0, "prompt": question.question,
+                "chosen": question.options[win], "rejected": question.options[lose],
+                "chosen_id": f"{item.question_id}/o{win}", "rejected_id": f"{item.question_id}/o{lose}",
+                "chosen_score": float(item.shares[win]), "rejected_score": float(item.shares[lose]),
+                "country": item.country,
+            })
+    columns = ["pair_id", "user_id", "interaction_id", "turn", "prompt", "chosen", "rejected", "chosen_id",
+               "rejected_id", "chosen_score", "rejected_score", "country"]
+    pairs = pd.DataFrame(rows, columns=columns)
+    return pairs.sort_values("pair_id", ignore_index=True), ties
+
+
+def jensen_shannon_similarity(p: np.ndarray, q: np.ndarray) -> float:
+    """1 - Jensen-Shannon distance (base 2, so in [0, 1]) between two distributions over the same
+    options: the GlobalOpinionQA similarity between a model's and a country's answers."""
+    p, q = np.asarray(p, dtype="float64"), np.asarray(q, dtype="float64")
+    if p.shape != q.shape or p.ndim != 1:
+        raise ValueError(f"shape mismatch: {p.shape} vs {q.shape}")
+    p, q = p / p.sum(), q / q.sum()
+    m = (p + q) / 2
+    kl = lambda a: float(np.sum(np.where(a > 0, a * np.log2(np.where(a > 0, a, 1) / m), 0.0)))  # noqa: E731
+    return 1.0 - math.sqrt(max((kl(p) + kl(q)) / 2, 0.0))
+
+
+def softmax(scores: np.ndarray) -> np.ndarray:
+    """A reward model's scores over a question's options as a distribution (stable)."""
+    z = np.asarray(scores, dtype="float64")
+    z = np.exp(z - z.max())
+    return z / z.sum()
+
+
+def distribution_similarity(shares: pd.DataFrame, utterance_scores: pd.Series) -> pd.Series:
+    """Per (question, country) row of `shares`, 1 - JS distance between softmax(model scores over the
+    question's options) and the country's answer shares. Index: the rows of `shares`."""
+    values = []
+    for item in shares.itertuples(index=False):
+        ids = [f"{item.question_id}/o{k}" for k in range(len(item.shares))]
+        values.append(jensen_shannon_similarity(softmax(utterance_scores.loc[ids].to_numpy()), item.shares))
+    return pd.Series(values, index=shares.index, name="similarity", dtype="float64")
+
+
+def country_counts(shares: pd.DataFrame, split: pd.Series, pairs: pd.DataFrame) -> pd.DataFrame:
+    """Per country: questions with its answer shares, train/test questions and train/test pairs."""
+    units = shares.assign(split=split.loc[shares.question_id].to_numpy())
+    table = units.groupby("country").agg(questions=("question_id", "size"))
+    for part in ("train", "test"):
+        table[f"{part}_questions"] = units[units.split == part].groupby("country").size()
+        table[f"{part}_pairs"] = pairs[pairs.split == part].groupby("country").size()
+    return table.fillna(0).astype(int).sort_values("questions", ascending=False)
+
+
+def prepare_goqa(source: str, folder: Path, hub_id: str, revision: str, test_size: float, split_seed: int,
+                 countries: dict[str, str], keep: set[str]) -> Prepared:
+    """Load and validate GlobalOpinionQA, split questions, build pairs for the countries in `keep`."""
+    frame, label = load_goqa(source, folder, hub_id, revision)
+    questions, shares, drops = parse_goqa(frame, label)
+    check_countries(countries, shares.country)
+    check_reference_countries(keep - set(countries.values()), shares.country)
+    split = split_units(list(questions.question_id), test_size, split_seed)
+    every_country = shares
+    shares = shares[shares.country.isin(keep)].reset_index(drop=True)
+    pairs, ties = build_pairs(questions, shares)
+    pairs = pairs.assign(split=split.loc[pairs.user_id].to_numpy())
+    counts = country_counts(every_country, split, pairs)  # other countries: their questions, no pairs
+    used = questions[questions.question_id.isin(shares.question_id)]
+    utterances = option_utterances(used).assign(split=lambda u: split.loc[u.question_id].to_numpy())
+    facts = {"source": label, "split_units": "questions", "rows": len(frame), "questions": len(questions),
+             "questions_with_kept_countries": len(used), "options": int(questions.options.map(len).sum()),
+             "pairs": len(pairs), "ties_dropped": ties, "dropped": drops}
+    answer_shares = shares.assign(split=split.loc[shares.question_id].to_numpy())
+    return Prepared(pairs, utterances[["utterance_id", "prompt", "response", "split"]], counts, facts, answer_shares)

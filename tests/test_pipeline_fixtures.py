@@ -1,0 +1,102 @@
+"""The whole DVC pipeline, tiny profile, on each real-schema fixture through the documented local-snapshot
+route (profiles/prism_local.yaml, profiles/goqa_local.yaml), in a scratch copy of the repo."""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from scpo.paths import ROOT, RUN_ROOT_ENV
+from scpo.profile import merged
+
+STAGES = {"notebook_sources", "data@0", "global_scoring@0", "filter_weight@0", "training@chile", "bias_analysis"}
+
+
+def repro(root):
+    env = {**os.environ, RUN_ROOT_ENV: str(root), "DVC_NO_ANALYTICS": "1",
+           "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    done = subprocess.run(["dvc", "repro"], cwd=root, env=env, capture_output=True, text=True, timeout=900)
+    return done.returncode, done.stdout + done.stderr
+
+
+@pytest.fixture(scope="module", params=["prism", "goqa"])
+def project(request, tmp_path_factory):
+    dataset = request.param
+    root = tmp_path_factory.mktemp(f"scpo-{dataset}")
+    for item in ("notebooks", "scpo"):
+        shutil.copytree(ROOT / item, root / item, ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copy(ROOT / "dvc.yaml", root / "dvc.yaml")
+    shutil.copytree(ROOT / "tests/fixtures" / dataset, root / "data" / dataset)  # the snapshot a user fetched
+    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    for overrides in ("tests/tiny_profile.yaml", f"profiles/{dataset}_local.yaml"):
+        params = merged(params, yaml.safe_load((ROOT / overrides).read_text()))
+    (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    subprocess.run(["dvc", "init", "--no-scm", "-q"], cwd=root, check=True,
+                   env={**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"})
+    code, output = repro(root)
+    assert code == 0, output[-4000:]
+    return dataset, root, output
+
+
+def test_every_stage_runs_on_the_fixture(project):
+    _, root, output = project
+    ran = {line.split("'")[1] for line in output.splitlines() if line.startswith("Running stage")}
+    assert ran == STAGES
+    for arm in ("full", "filter", "weight", "scpo", "inverse"):
+        assert (root / f"artifacts/04_training/chile/seed0/{arm}/model/config.json").is_file()
+    results = (root / "reports/tables/05_results.md").read_text()
+    assert "| Chile |" in results and "Edited ratio" in results
+
+
+def test_data_metrics_count_what_was_dropped(project):
+    dataset, root, _ = project
+    metrics = json.loads((root / "reports/metrics/01_data-seed0.json").read_text())
+    assert metrics["dataset"] == dataset and metrics["source"].endswith(
+        "survey.jsonl" if dataset == "prism" else "global_opinions.csv")
+    chile = metrics["countries"]["Chile"]
+    assert chile["train_pairs"] > 0 and chile["test_pairs"] > 0
+    if dataset == "prism":
+        assert (metrics["survey_only_users"], metrics["empty_responses"]) == (1, 1) and metrics["ties_dropped"] > 0
+    else:
+        assert metrics["dropped"] == {"rows_without_question": 1, "non_national_samples": 8,
+                                      "duplicate_country_labels": 0}
+        assert metrics["split_units"] == "questions"
+
+
+def test_goqa_reports_the_distributional_similarity(project):
+    dataset, root, _ = project
+    report = json.loads((root / "reports/metrics/05_bias_analysis.json").read_text())
+    if dataset == "prism":
+        assert report["goqa_similarity"] is None
+        return
+    cells = report["goqa_similarity"]
+    assert set(cells) == {f"Chile:{m}" for m in ("global", "full", "filter", "weight", "scpo", "inverse")}
+    assert all(0.0 <= cell["mean"] <= 1.0 for cell in cells.values())
+    assert "Jensen–Shannon" in (root / "reports/tables/05_results.md").read_text()
+
+
+def test_a_malformed_row_stops_the_data_stage_naming_file_row_and_field(project):
+    dataset, root, _ = project
+    snapshot = root / "data" / dataset
+    name = "utterances.jsonl" if dataset == "prism" else "global_opinions.csv"
+    original = (snapshot / name).read_text()
+    lines = original.splitlines(keepends=True)
+    if dataset == "prism":
+        row = json.loads(lines[4])
+        row["score"] = 250
+        lines[4] = json.dumps(row) + "\n"
+        expected = f"{snapshot / name}: row 5: field 'score' = 250 is not a valid int 1..100"
+    else:
+        lines[3] = lines[3].replace("defaultdict(<class 'list'>, {", "defaultdict(<class 'list'>, {'Japan': [0.5], ", 1)
+        expected = f"{snapshot / name}: row 3: field 'selections', country 'Japan': expected 5 shares"
+    (snapshot / name).write_text("".join(lines))
+    try:
+        code, output = repro(root)
+        assert code != 0 and expected in output and "failed to reproduce 'data@0'" in output
+    finally:
+        (snapshot / name).write_text(original)
