@@ -7,6 +7,7 @@ only the sections that stage declares (the same list as its `params:` in `dvc.ya
 from __future__ import annotations
 
 import dataclasses
+import difflib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -100,6 +101,7 @@ class ScoringConfig:
     max_length: int  # tokens per (prompt, response); longer inputs are truncated, never dropped
     batch_size: int  # scoring batch (sorted by length, so padding stays small)
     dtype: str  # float32 | bfloat16 | float16
+    trust_remote_code: bool  # run a hub model's own Python code: only for a model you have read
 
     def __post_init__(self) -> None:
         _check(self.max_length >= 8, "max_length", ">= 8", self.max_length)
@@ -226,7 +228,7 @@ def _build(cls: type, section: str, raw: Any) -> Any:
     unknown = sorted(set(raw) - names)
     missing = sorted(names - set(raw))
     if unknown:
-        raise ConfigError(f"params: unknown key(s) {', '.join(f'{section}.{k}' for k in unknown)}")
+        raise ConfigError(f"params: unknown key(s) {', '.join(f'{section}.{k}' + _nearest(k, names) for k in unknown)}")
     if missing:
         raise ConfigError(f"params: missing key(s) {', '.join(f'{section}.{k}' for k in missing)}")
     values = dict(raw)
@@ -247,6 +249,12 @@ def _build(cls: type, section: str, raw: Any) -> Any:
         return cls(**values)
     except RangeError as error:  # a nested section's errors come out here already named, as ConfigError
         raise ConfigError(f"params: {section}.{error}") from None
+
+
+def _nearest(key: Any, valid: Any) -> str:
+    """' (did you mean 'x'?)' for the closest valid name, or '' when none is close."""
+    close = difflib.get_close_matches(str(key), sorted(valid), n=1, cutoff=0.6)
+    return f" (did you mean '{close[0]}'?)" if close else ""
 
 
 def _names(value: Any, key: str) -> tuple[str, ...]:
@@ -284,7 +292,8 @@ def _arms(raw: Any) -> tuple[str, ...]:
         raise ConfigError(f"params: arms must be a non-empty list without repeats, got {raw!r}")
     unknown = [arm for arm in raw if arm not in ARMS]
     if unknown:
-        raise ConfigError(f"params: arms: unknown arm(s) {unknown}; allowed: {', '.join(ARMS)}")
+        raise ConfigError(f"params: arms: unknown arm(s) {', '.join(repr(a) + _nearest(a, ARMS) for a in unknown)}; "
+                          f"allowed: {', '.join(ARMS)}")
     return tuple(raw)
 
 
@@ -306,7 +315,7 @@ def read_params(params_file: str | Path) -> dict[str, Any]:
         raise ConfigError(f"{path}: expected a mapping of sections")
     unknown = sorted(set(raw) - set(SECTIONS))
     if unknown:
-        raise ConfigError(f"{path}: unknown section(s) {', '.join(unknown)}")
+        raise ConfigError(f"{path}: unknown section(s) {', '.join(k + _nearest(k, SECTIONS) for k in unknown)}")
     return raw
 
 

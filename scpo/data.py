@@ -60,12 +60,13 @@ def load_prism_config(name: str, source: str, folder: Path, hub_id: str, revisio
 
 def _bad_rows(column: pd.Series, rule: str) -> pd.Series:
     """True where a value breaks `rule` (a value of UTTERANCE_FIELDS or SURVEY_FIELDS)."""
-    if rule == "string":
-        return ~column.map(lambda v: isinstance(v, str))
+    if rule == "string":  # non-empty: PRISM writes an empty response as the text 'EMPTY STRING'
+        return ~column.map(lambda v: isinstance(v, str) and bool(v.strip()))
     if rule == "bool":
         return ~column.map(lambda v: isinstance(v, (bool, np.bool_)))
     if rule.startswith("mapping"):
-        return ~column.map(lambda v: isinstance(v, dict) and isinstance(v.get("reside_country"), str))
+        return ~column.map(lambda v: isinstance(v, dict) and isinstance(v.get("reside_country"), str)
+                           and bool(v["reside_country"].strip()))
     is_number = column.map(lambda v: isinstance(v, (int, float, np.integer, np.floating))
                             and not isinstance(v, (bool, np.bool_)))  # no strings, no booleans
     numeric = pd.to_numeric(column.where(is_number), errors="coerce")
@@ -90,11 +91,21 @@ def validate_rows(frame: pd.DataFrame, fields: dict[str, str], label: str) -> No
             )
 
 
+def check_unique(frame: pd.DataFrame, columns: list[str], label: str) -> None:
+    """Raise DataValidationError naming the first row whose `columns` repeat an earlier row's."""
+    repeated = frame.duplicated(columns, keep=False).to_numpy()
+    if repeated.any():
+        first, second = np.flatnonzero(repeated)[0], np.flatnonzero(frame.duplicated(columns).to_numpy())[0]
+        value = frame[columns].iloc[second].tolist()
+        raise DataValidationError(f"{label}: row {second + 1}: field(s) {' + '.join(columns)} = "
+                                  f"{value[0] if len(value) == 1 else tuple(value)!r} repeat row {first + 1}")
+
+
+UNIQUE = {"survey": [["user_id"]], "utterances": [["utterance_id"], ["interaction_id", "within_turn_id"]]}
+
+
 def user_countries(survey: pd.DataFrame) -> pd.Series:
-    """`location.reside_country` per user, indexed by user_id; duplicate users are an error."""
-    duplicated = survey.user_id.duplicated()
-    if duplicated.any():
-        raise DataValidationError(f"survey: user_id {survey.user_id[duplicated].iloc[0]!r} appears twice")
+    """`location.reside_country` per user, indexed by user_id (validated and unique)."""
     return pd.Series(survey.location.map(lambda loc: loc["reside_country"]).to_numpy(), index=survey.user_id,
                      name="country")
 
@@ -215,6 +226,10 @@ def prepare_prism(source: str, folder: Path, hub_id: str, revision: str, test_si
     utterances, utterances_label = load_prism_config("utterances", **load)
     validate_rows(survey, SURVEY_FIELDS, survey_label)
     validate_rows(utterances, UTTERANCE_FIELDS, utterances_label)
+    for columns in UNIQUE["survey"]:
+        check_unique(survey, columns, survey_label)
+    for columns in UNIQUE["utterances"]:
+        check_unique(utterances, columns, utterances_label)
     user_country = user_countries(survey)
     check_countries(countries, user_country)
     check_reference_countries(keep - set(countries.values()), user_country)
@@ -230,6 +245,7 @@ def prepare_prism(source: str, folder: Path, hub_id: str, revision: str, test_si
              "survey_users": len(survey), "survey_only_users": int((~survey.user_id.isin(utterances.user_id)).sum()),
              "utterances": len(utterances),
              "empty_responses": int((utterances.model_response == EMPTY_RESPONSE).sum()),
+             "single_response_interactions": int((utterances.groupby("interaction_id").size() == 1).sum()),
              "pairs": len(pairs), "ties_dropped": n_ties, "orphan_pairs_dropped": int(orphans.sum()),
              "pairs_of_other_countries_dropped": int(outside.sum())}
     return Prepared(pairs, scored_utterances(pairs), counts, facts)

@@ -29,11 +29,26 @@ def prepare_tokenizer(tokenizer: PreTrainedTokenizerBase) -> PreTrainedTokenizer
 
 
 def load_reward_model(name_or_path: str | Path, revision: str | None = None, dtype: str = "float32",
-                      device: torch.device | None = None) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
-    """A sequence-classification RM with one output (hub id or local folder), in eval mode, and its tokenizer."""
-    tokenizer = prepare_tokenizer(AutoTokenizer.from_pretrained(str(name_or_path), revision=revision))
-    model = AutoModelForSequenceClassification.from_pretrained(
-        str(name_or_path), revision=revision, num_labels=1, dtype=getattr(torch, dtype))
+                      device: torch.device | None = None,
+                      trust_remote_code: bool = False) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
+    """A sequence-classification RM with one output (hub id or local folder), in eval mode, and its tokenizer.
+
+    Safe by default: weights only from safetensors (never a pickle), no model-supplied code unless
+    `trust_remote_code`; a hub token, if any, is read by huggingface_hub from the environment (HF_TOKEN)
+    and never passed through here.
+    """
+    tokenizer = prepare_tokenizer(AutoTokenizer.from_pretrained(str(name_or_path), revision=revision,
+                                                                trust_remote_code=trust_remote_code))
+    try:
+        model = AutoModelForSequenceClassification.from_pretrained(
+            str(name_or_path), revision=revision, num_labels=1, dtype=getattr(torch, dtype),
+            use_safetensors=True, trust_remote_code=trust_remote_code)
+    except OSError as error:
+        if "safetensors" not in str(error):
+            raise
+        raise OSError(f"{name_or_path}@{revision or 'main'} has no safetensors weights, and pickled weights are "
+                      "not loaded (they can run code). Use a revision with model.safetensors (the hub's "
+                      f"conversion pull request, e.g. refs/pr/1) or convert it locally. ({error})") from error
     model.config.pad_token_id = tokenizer.pad_token_id
     return model.to(device or default_device()).eval(), tokenizer
 

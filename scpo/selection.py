@@ -7,6 +7,7 @@ country's annotator preferred and the one they rejected; margin = r+ - r-.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 
 import torch
 from torch import Tensor
@@ -73,3 +74,14 @@ def arm_selection(arm: str, keep: Tensor, weight: Tensor, inverse_weight: Tensor
     mask = keep.bool() if filtered else torch.ones_like(keep, dtype=torch.bool)
     weights = {"weight": weight, "inverse_weight": inverse_weight}.get(column, torch.ones_like(weight))
     return mask, weights[mask]
+
+
+def check_kept(kept_per_country: Mapping[str, int], tau: float) -> None:
+    """Every study country must keep a training pair after filtering, or its filtered arms would train
+    on nothing; the error names the countries and the setting."""
+    empty = [str(country) for country, kept in kept_per_country.items() if kept == 0]
+    if empty:
+        from scpo.config import ConfigError
+
+        raise ConfigError(f"params: filtering.tau = {tau} keeps none of the training pairs of {', '.join(empty)}; "
+                          "raise tau (1.0 keeps every pair) or check the global RM's scores")

@@ -17,7 +17,7 @@ from scpo import evaluation, io, selection
 from scpo.config import TrainingConfig
 from scpo.scoring import load_reward_model, score_texts
 from scpo.trainer import (WeightedRewardTrainer, model_card, preference_dataset, reward_config, run_fingerprint,
-                          shared_arguments, train_reward_model)
+                          save_model, shared_arguments, train_reward_model)
 
 
 def arm_pairs(arm: str, train_pairs: pd.DataFrame) -> pd.DataFrame:
@@ -28,34 +28,32 @@ def arm_pairs(arm: str, train_pairs: pd.DataFrame) -> pd.DataFrame:
 
 
 def train_arm(pairs: pd.DataFrame, base_model: str, revision: str | None, training: TrainingConfig, seed: int,
-              max_length: int, model_dir: Path,
-              checkpoint_root: Path) -> tuple[PreTrainedModel, PreTrainedTokenizerBase, WeightedRewardTrainer]:
-    """Fine-tune a fresh copy of `base_model` on an arm's pairs (from `arm_pairs`, with `train_weight`);
-    save it (HF format, with tokenizer) to `model_dir`.
+              max_length: int, checkpoint_root: Path,
+              trust_remote_code: bool = False) -> tuple[PreTrainedModel, PreTrainedTokenizerBase, WeightedRewardTrainer]:
+    """Fine-tune a fresh copy of `base_model` on an arm's pairs (from `arm_pairs`, with `train_weight`),
+    checkpointing under `checkpoint_root/<fingerprint>` and resuming from there.
 
     The model is loaded in float32 whatever the scoring dtype: mixed precision is the Trainer's job (`bf16`).
     """
-    model, tokenizer = load_reward_model(base_model, revision, "float32")
+    model, tokenizer = load_reward_model(base_model, revision, "float32", trust_remote_code=trust_remote_code)
     dataset = preference_dataset(tokenizer, pairs.prompt, pairs.chosen, pairs.rejected, pairs.train_weight,
                                  max_length)
     fingerprint = run_fingerprint(reward_config(training, checkpoint_root, seed), dataset, base_model)
     args = reward_config(training, checkpoint_root / fingerprint, seed)
     run = train_reward_model(model, tokenizer, dataset, args)
-    run.save_model(str(model_dir))
-    shutil.rmtree(args.output_dir, ignore_errors=True)  # finished: its checkpoints are no longer needed
     return model, tokenizer, run
 
 
 def run_arm(arm: str, seed: int, pairs: pd.DataFrame, test_texts: pd.DataFrame, country: str, base_model: str,
             revision: str | None, training: TrainingConfig, max_length: int, batch_size: int, model_dir: Path,
-            checkpoint_root: Path) -> tuple[pd.Series, dict, list[dict]]:
+            checkpoint_root: Path, trust_remote_code: bool = False) -> tuple[pd.Series, dict, list[dict]]:
     """Train `arm` for `country` on this seed's pairs, score `test_texts` (every held-out text, all countries:
-    utterance_id, prompt, response) in eval mode, and write a model card.
+    utterance_id, prompt, response) in eval mode, and save the model with its card (HF format) to `model_dir`.
     Returns (scores by utterance id, run summary, training log)."""
     train_pairs = pairs[(pairs.country == country) & (pairs.split == "train")]
     chosen = arm_pairs(arm, train_pairs)
-    model, tokenizer, run = train_arm(chosen, base_model, revision, training, seed, max_length, model_dir,
-                                      checkpoint_root)
+    model, tokenizer, run = train_arm(chosen, base_model, revision, training, seed, max_length, checkpoint_root,
+                                      trust_remote_code)
     test = pairs[pairs.split == "test"]
     scores = pd.Series(score_texts(model, tokenizer, list(test_texts.prompt), list(test_texts.response), max_length,
                                    batch_size), index=pd.Index(test_texts.utterance_id, name="utterance_id"), name=arm)
@@ -66,6 +64,6 @@ def run_arm(arm: str, seed: int, pairs: pd.DataFrame, test_texts: pd.DataFrame, 
     facts = {"country": country, "arm": arm, "run seed": seed, "base model": base_model,
              "training pairs": f"{len(chosen)} of the country's {len(train_pairs)}",
              "arm definition": f"filtered={selection.ARMS[arm][0]}, weights={selection.ARMS[arm][1] or 'none'}"}
-    io.write_text(model_card(f"{country} reward model ({arm}, seed {seed})", facts, run.args, report),
-                  model_dir / "README.md")
+    save_model(run, model_dir, model_card(f"{country} reward model ({arm}, seed {seed})", facts, run.args, report))
+    shutil.rmtree(run.args.output_dir, ignore_errors=True)  # saved: its checkpoints are no longer needed
     return scores, summary, run.state.log_history

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shutil
+import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,7 +18,7 @@ from typing import Any
 import datasets
 import numpy as np
 import torch
-from transformers import PreTrainedModel, PreTrainedTokenizerBase
+from transformers import PreTrainedModel, PreTrainedTokenizerBase, Trainer
 from trl import RewardConfig, RewardTrainer
 from trl.trainer.reward_trainer import DataCollatorForPreference
 
@@ -104,9 +106,45 @@ def train_reward_model(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBas
         model=model, args=args, train_dataset=dataset, processing_class=tokenizer,
         data_collator=WeightedPreferenceCollator(pad_token_id=tokenizer.pad_token_id), callbacks=callbacks,
     )
-    resume = any(Path(args.output_dir).glob("checkpoint-*"))
-    trainer.train(resume_from_checkpoint=True if resume else None)
+    resume = last_complete_checkpoint(Path(args.output_dir))
+    trainer.train(resume_from_checkpoint=str(resume) if resume else None)
     return trainer
+
+
+def last_complete_checkpoint(output_dir: Path) -> Path | None:
+    """The newest `checkpoint-<step>` folder that was fully written, or None.
+
+    The Trainer writes `trainer_state.json` last, so a checkpoint without a readable one was cut off
+    by a kill during the save: it is removed, and the run resumes from the one before.
+    """
+    steps = sorted(((int(p.name.split("-")[1]), p) for p in output_dir.glob("checkpoint-*")
+                    if p.is_dir() and p.name.split("-")[1].isdigit()), reverse=True)
+    for _, folder in steps:
+        try:
+            json.loads((folder / "trainer_state.json").read_text())
+            return folder
+        except (OSError, ValueError):
+            shutil.rmtree(folder, ignore_errors=True)
+    return None
+
+
+def save_model(trainer: Trainer, folder: Path, card: str | None = None) -> Path:
+    """Save the model and tokenizer (HF format, safetensors) and an optional model card to `folder`,
+    atomically: written to a temporary sibling folder and renamed, so a crash never leaves a
+    half-written model that a later stage would load."""
+    folder = Path(folder)
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    scratch = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".{folder.name}."))
+    try:
+        trainer.save_model(str(scratch))
+        if card is not None:
+            (scratch / "README.md").write_text(card)
+        if folder.exists():
+            shutil.rmtree(folder)
+        scratch.rename(folder)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    return folder
 
 
 def model_card(title: str, facts: dict[str, Any], args: RewardConfig, metrics: dict[str, Any]) -> str:

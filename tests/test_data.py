@@ -1,6 +1,7 @@
 """PRISM loading, validation, pairs and the user split (scpo/data.py), on tiny files in PRISM's exact schema."""
 
 import json
+import re
 from math import comb
 
 import numpy as np
@@ -294,10 +295,10 @@ def test_user_countries(prism):
     assert countries.to_dict() == {"u1": "Chile", "u2": "Mexico", "u3": "Chile"}
 
 
-def test_user_countries_duplicate_user_raises():
+def test_duplicate_user_names_both_rows():
     survey = pd.DataFrame(survey_rows() + [survey_row("u2", "Chile")])
-    with pytest.raises(DataValidationError, match="user_id 'u2' appears twice"):
-        data.user_countries(survey)
+    with pytest.raises(DataValidationError, match=re.escape("survey.jsonl: row 4: field(s) user_id = 'u2' repeat row 2")):
+        data.check_unique(survey, ["user_id"], "survey.jsonl")
 
 
 def test_check_countries():
