@@ -228,7 +228,7 @@ def _build(cls: type, section: str, raw: Any) -> Any:
     unknown = sorted(set(raw) - names)
     missing = sorted(names - set(raw))
     if unknown:
-        raise ConfigError(f"params: unknown key(s) {', '.join(f'{section}.{k}' + _nearest(k, names) for k in unknown)}")
+        raise ConfigError(f"params: unknown key(s) {', '.join(f'{section}.{k}' + _nearest(k, names, f'{section}.') for k in unknown)}")
     if missing:
         raise ConfigError(f"params: missing key(s) {', '.join(f'{section}.{k}' for k in missing)}")
     values = dict(raw)
@@ -251,10 +251,10 @@ def _build(cls: type, section: str, raw: Any) -> Any:
         raise ConfigError(f"params: {section}.{error}") from None
 
 
-def _nearest(key: Any, valid: Any) -> str:
-    """' (did you mean 'x'?)' for the closest valid name, or '' when none is close."""
+def _nearest(key: Any, valid: Any, prefix: str = "") -> str:
+    """' (did you mean '<prefix>x'?)' for the closest valid name, or '' when none is close."""
     close = difflib.get_close_matches(str(key), sorted(valid), n=1, cutoff=0.6)
-    return f" (did you mean '{close[0]}'?)" if close else ""
+    return f" (did you mean '{prefix}{close[0]}'?)" if close else ""
 
 
 def _names(value: Any, key: str) -> tuple[str, ...]:

@@ -7,6 +7,7 @@ for either dataset (GlobalOpinionQA: `scpo/goqa.py`).
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -51,11 +52,34 @@ def load_prism_config(name: str, source: str, folder: Path, hub_id: str, revisio
     path = Path(folder) / f"{name}.jsonl"
     if not path.is_file():
         raise FileNotFoundError(f"{path} not found: expected PRISM's {name}.jsonl there (see README, 'Real data')")
+    raw = raw_jsonl(path)
     try:
         dataset = datasets.load_dataset("json", data_files=str(path), split="train")
     except Exception as error:
         raise DataValidationError(f"{path}: not readable as JSON lines ({type(error).__name__}: {error})") from error
-    return dataset.to_pandas(), str(path)
+    frame = dataset.to_pandas()
+    fields = UTTERANCE_FIELDS if name == "utterances" else SURVEY_FIELDS
+    for field_name in fields:  # as written in the file: Arrow would turn a score "70" into 70 without a word
+        if field_name in frame.columns:
+            frame[field_name] = [row.get(field_name) for row in raw]
+    return frame, str(path)
+
+
+def raw_jsonl(path: Path) -> list[dict]:
+    """Every line of a JSON-lines file as written (for validation), or an error naming the line."""
+    rows = []
+    with open(path, encoding="utf-8") as handle:
+        for number, line in enumerate(handle, start=1):
+            try:
+                row = json.loads(line)
+            except ValueError as error:
+                raise DataValidationError(f"{path}: row {number}: not readable as JSON lines ({error})") from None
+            if not isinstance(row, dict):
+                raise DataValidationError(f"{path}: row {number}: not a JSON object")
+            rows.append(row)
+    if not rows:
+        raise DataValidationError(f"{path}: no rows")
+    return rows
 
 
 def _bad_rows(column: pd.Series, rule: str) -> pd.Series:
@@ -96,7 +120,7 @@ def check_unique(frame: pd.DataFrame, columns: list[str], label: str) -> None:
     repeated = frame.duplicated(columns, keep=False).to_numpy()
     if repeated.any():
         first, second = np.flatnonzero(repeated)[0], np.flatnonzero(frame.duplicated(columns).to_numpy())[0]
-        value = frame[columns].iloc[second].tolist()
+        value = [v.item() if isinstance(v, np.generic) else v for v in frame[columns].iloc[second].tolist()]
         raise DataValidationError(f"{label}: row {second + 1}: field(s) {' + '.join(columns)} = "
                                   f"{value[0] if len(value) == 1 else tuple(value)!r} repeat row {first + 1}")
 

@@ -13,6 +13,7 @@ equal shares are dropped (counted). The question is the split and bootstrap unit
 from __future__ import annotations
 
 import ast
+import csv
 import itertools
 import math
 from pathlib import Path
@@ -56,6 +57,12 @@ def load_goqa(source: str, folder: Path, hub_id: str, revision: str) -> tuple[pd
     if not path.is_file():
         raise FileNotFoundError(f"{path} not found: expected GlobalOpinionQA's {FILE_NAME} there "
                                 "(README, 'Real data')")
+    with open(path, newline="", encoding="utf-8") as handle:  # datasets says little about an empty file
+        head = list(itertools.islice(csv.reader(handle), 2))
+    if not head:
+        raise DataValidationError(f"{path}: empty, not readable as CSV (expected a header row: {', '.join(FIELDS)})")
+    if len(head) == 1:
+        raise DataValidationError(f"{path}: no rows below the header")
     try:
         dataset = datasets.load_dataset("csv", data_files=str(path), split="train")
     except Exception as error:

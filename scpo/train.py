@@ -16,8 +16,8 @@ from transformers import PreTrainedModel, PreTrainedTokenizerBase
 from scpo import evaluation, io, selection
 from scpo.config import TrainingConfig
 from scpo.scoring import load_reward_model, score_texts
-from scpo.trainer import (WeightedRewardTrainer, model_card, preference_dataset, reward_config, run_fingerprint,
-                          save_model, shared_arguments, train_reward_model)
+from scpo.trainer import (WeightedRewardTrainer, last_complete_checkpoint, model_card, preference_dataset,
+                          reward_config, run_fingerprint, save_model, shared_arguments, train_reward_model)
 
 
 def arm_pairs(arm: str, train_pairs: pd.DataFrame) -> pd.DataFrame:
@@ -29,9 +29,11 @@ def arm_pairs(arm: str, train_pairs: pd.DataFrame) -> pd.DataFrame:
 
 def train_arm(pairs: pd.DataFrame, base_model: str, revision: str | None, training: TrainingConfig, seed: int,
               max_length: int, checkpoint_root: Path,
-              trust_remote_code: bool = False) -> tuple[PreTrainedModel, PreTrainedTokenizerBase, WeightedRewardTrainer]:
+              trust_remote_code: bool = False
+              ) -> tuple[PreTrainedModel, PreTrainedTokenizerBase, WeightedRewardTrainer, int | None]:
     """Fine-tune a fresh copy of `base_model` on an arm's pairs (from `arm_pairs`, with `train_weight`),
-    checkpointing under `checkpoint_root/<fingerprint>` and resuming from there.
+    checkpointing under `checkpoint_root/<fingerprint>` and resuming from there. Returns the model, its
+    tokenizer, the trainer and the step it resumed from (None for a fresh start).
 
     The model is loaded in float32 whatever the scoring dtype: mixed precision is the Trainer's job (`bf16`).
     """
@@ -40,8 +42,9 @@ def train_arm(pairs: pd.DataFrame, base_model: str, revision: str | None, traini
                                  max_length)
     fingerprint = run_fingerprint(reward_config(training, checkpoint_root, seed), dataset, base_model)
     args = reward_config(training, checkpoint_root / fingerprint, seed)
-    run = train_reward_model(model, tokenizer, dataset, args)
-    return model, tokenizer, run
+    checkpoint = last_complete_checkpoint(Path(args.output_dir))
+    run = train_reward_model(model, tokenizer, dataset, args)  # resumes from `checkpoint`, if any
+    return model, tokenizer, run, int(checkpoint.name.split("-")[1]) if checkpoint else None
 
 
 def run_arm(arm: str, seed: int, pairs: pd.DataFrame, test_texts: pd.DataFrame, country: str, base_model: str,
@@ -52,14 +55,15 @@ def run_arm(arm: str, seed: int, pairs: pd.DataFrame, test_texts: pd.DataFrame, 
     Returns (scores by utterance id, run summary, training log)."""
     train_pairs = pairs[(pairs.country == country) & (pairs.split == "train")]
     chosen = arm_pairs(arm, train_pairs)
-    model, tokenizer, run = train_arm(chosen, base_model, revision, training, seed, max_length, checkpoint_root,
-                                      trust_remote_code)
+    model, tokenizer, run, resumed_from = train_arm(chosen, base_model, revision, training, seed, max_length,
+                                                    checkpoint_root, trust_remote_code)
     test = pairs[pairs.split == "test"]
     scores = pd.Series(score_texts(model, tokenizer, list(test_texts.prompt), list(test_texts.response), max_length,
                                    batch_size), index=pd.Index(test_texts.utterance_id, name="utterance_id"), name=arm)
     report = evaluation.accuracy_report(test[test.country == country], scores)
     summary = {"train_pairs": len(chosen), "country_train_pairs": len(train_pairs),
                "mean_train_weight": float(chosen.train_weight.mean()), "test": report,
+               "resumed_from_step": resumed_from,
                "shared_arguments": shared_arguments(run.args)}
     facts = {"country": country, "arm": arm, "run seed": seed, "base model": base_model,
              "training pairs": f"{len(chosen)} of the country's {len(train_pairs)}",

@@ -3,8 +3,10 @@
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -23,24 +25,38 @@ def ran(output):
     return {line.split("'")[1] for line in output.splitlines() if line.startswith("Running stage")}
 
 
-@pytest.fixture(scope="module")
-def project(tmp_path_factory):
-    root = tmp_path_factory.mktemp("scpo-e2e")
+TOKEN = "hf_scpoTestTokenNeverWritten0123456789"  # a fake hub token in the environment of every run
+
+
+def scratch_project(root):
     for item in ("notebooks", "scpo", "dvc.yaml"):
         source = ROOT / item
         (shutil.copytree if source.is_dir() else shutil.copy)(source, root / item,
                                                             **({"ignore": shutil.ignore_patterns("__pycache__")} if source.is_dir() else {}))
     params = write_profile(ROOT / "params.yaml", ROOT / "tests" / "tiny_profile.yaml", root / "params.yaml")
     params.write_text(params.read_text().replace("seeds:\n- 0\n", "seeds:\n- 0\n- 1\n"))  # two run seeds
-    env = {**os.environ, RUN_ROOT_ENV: str(root), "DVC_NO_ANALYTICS": "1",
+    env = {**os.environ, RUN_ROOT_ENV: str(root), "DVC_NO_ANALYTICS": "1", "HF_TOKEN": TOKEN,
            "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
     run(["dvc", "init", "--no-scm", "-q"], root, env)
+    return env
+
+
+def outputs(root):
+    """Every metrics and table file of a run, as bytes (figures are checked by the fresh-clone run)."""
+    return {str(p.relative_to(root)): p.read_bytes() for kind in ("metrics", "tables")
+            for p in sorted((root / "reports" / kind).glob("*"))}
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory):
+    root = tmp_path_factory.mktemp("scpo-e2e")
+    env = scratch_project(root)
     first = run(["dvc", "repro"], root, env)
-    return root, env, first
+    return root, env, first, outputs(root)
 
 
 def test_every_stage_runs_and_writes_its_outputs(project):
-    root, _, first = project
+    root, _, first, _ = project
     assert ran(first) == {"notebook_sources", "data@0", "data@1", "global_scoring@0", "global_scoring@1",
                           "filter_weight@0", "filter_weight@1", "training@chile", "bias_analysis"}
     for seed in (0, 1):
@@ -79,12 +95,12 @@ def test_trained_checkpoint_loads_with_auto_classes(project):
 
 
 def test_second_repro_runs_nothing(project):
-    root, env, _ = project
+    root, env, _, _ = project
     assert ran(run(["dvc", "repro"], root, env)) == set()
 
 
 def test_saving_a_notebook_with_outputs_reruns_no_stage(project):
-    root, env, _ = project
+    root, env, _, _ = project
     executed = json.loads((root / "reports/notebooks/03_filter_weight-seed0.ipynb").read_text())
     executed["cells"] = [c for c in executed["cells"] if "injected-parameters" not in c["metadata"].get("tags", [])]
     (root / "notebooks/03_filter_weight.ipynb").write_text(json.dumps(executed))
@@ -92,7 +108,7 @@ def test_saving_a_notebook_with_outputs_reruns_no_stage(project):
 
 
 def test_changing_beta_reruns_weighting_and_after_but_not_data_or_scoring(project):
-    root, env, _ = project
+    root, env, _, _ = project
     params = root / "params.yaml"
     params.write_text(params.read_text().replace("beta: 1.1", "beta: 0.5"))
     assert ran(run(["dvc", "repro"], root, env)) == {"filter_weight@0", "filter_weight@1", "training@chile",
@@ -100,7 +116,7 @@ def test_changing_beta_reruns_weighting_and_after_but_not_data_or_scoring(projec
 
 
 def test_changing_the_learning_rate_reruns_every_trained_arm(project):
-    root, env, _ = project
+    root, env, _, _ = project
     params = root / "params.yaml"
     params.write_text(params.read_text().replace("learning_rate: 0.0002", "learning_rate: 0.0003"))
     assert ran(run(["dvc", "repro"], root, env)) == {"training@chile", "bias_analysis"}
@@ -109,7 +125,7 @@ def test_changing_the_learning_rate_reruns_every_trained_arm(project):
 
 
 def test_out_of_range_param_stops_the_first_stage_naming_the_key(project):
-    root, env, _ = project
+    root, env, _, _ = project
     params = root / "params.yaml"
     original = params.read_text()
     params.write_text(original.replace("tau: 0.7", "tau: 1.5").replace("seed: 0\n  user_scale", "seed: 1\n  user_scale"))
@@ -120,3 +136,48 @@ def test_out_of_range_param_stops_the_first_stage_naming_the_key(project):
         assert "failed to reproduce 'data@" in done.stdout + done.stderr
     finally:
         params.write_text(original)
+
+
+def test_same_params_and_seed_give_byte_identical_metrics_and_a_killed_training_stage_resumes(project, tmp_path_factory):
+    _, _, _, first_outputs = project
+    root = tmp_path_factory.mktemp("scpo-e2e-again")
+    env = scratch_project(root)
+    run(["dvc", "repro"], root, env)
+    assert outputs(root) == first_outputs  # determinism: a second run, same params, same bytes
+
+    # Kill the training stage once a run has written a checkpoint, then re-run the pipeline.
+    checkpoints = root / "artifacts" / "checkpoints" / "chile"
+    stage = subprocess.Popen(["dvc", "repro", "--force", "--single-item", "training@chile"], cwd=root, env=env,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.monotonic() + 600
+    while not any(complete(p) for p in checkpoints.glob("*/checkpoint-*/trainer_state.json")) and stage.poll() is None:
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    os.killpg(stage.pid, signal.SIGKILL)
+    stage.wait()
+    left = sorted(p.name for p in checkpoints.glob("*/checkpoint-*"))
+    assert left, "the kill came after training: no checkpoint to resume from"
+    run(["dvc", "repro"], root, env)
+    runs = json.loads((root / "reports/metrics/04_training-chile.json").read_text())["runs"]
+    expected = json.loads(first_outputs["reports/metrics/04_training-chile.json"])["runs"]
+    resumed = [name for name, summary in runs.items() if summary["resumed_from_step"]]
+    assert resumed, f"no run resumed (checkpoints left by the kill: {left})"
+    for name, summary in runs.items():  # resumed or not, every run ends where the uninterrupted one did
+        for key, value in summary["test"].items():
+            assert value == pytest.approx(expected[name]["test"][key], abs=1e-6), (name, key)
+    assert not list(checkpoints.glob("*/checkpoint-*")), "finished runs leave no checkpoints"
+
+
+def complete(state_file):
+    """A checkpoint the Trainer finished writing (its trainer_state.json, written last, parses)."""
+    try:
+        return bool(json.loads(state_file.read_text()))
+    except (OSError, ValueError):
+        return False
+
+
+def test_the_hub_token_is_never_written(project):
+    root = project[0]
+    for path in [*root.glob("reports/**/*"), *root.glob("artifacts/**/*"), root / "dvc.lock"]:
+        if path.is_file() and path.suffix in {".json", ".ipynb", ".md", ".csv", ".txt", ".yaml", ".lock", ""}:
+            assert TOKEN not in path.read_text(errors="ignore"), f"the hub token leaked into {path}"

@@ -182,6 +182,41 @@ def test_load_reward_model_in_half_precision(model, tokenizer, tmp_path):
     assert scores.dtype == np.float64 and np.isfinite(scores).all()
 
 
+def test_pickled_weights_are_refused(model, tokenizer, tmp_path):
+    import safetensors.torch
+
+    model.save_pretrained(tmp_path)
+    tokenizer.save_pretrained(tmp_path)
+    state = safetensors.torch.load_file(tmp_path / "model.safetensors")
+    (tmp_path / "model.safetensors").unlink()
+    torch.save(state, tmp_path / "pytorch_model.bin")  # a pickle: loading one can run arbitrary code
+    with pytest.raises(OSError, match="has no safetensors weights, and pickled weights are not loaded"):
+        scoring.load_reward_model(tmp_path, device=torch.device("cpu"))
+
+
+def test_model_code_is_not_run_unless_trusted(model, tokenizer, tmp_path):
+    import json
+
+    model.save_pretrained(tmp_path)
+    tokenizer.save_pretrained(tmp_path)
+    marker = tmp_path / "code-ran"
+    (tmp_path / "modeling_custom.py").write_text(f"open({str(marker)!r}, 'w').close()\n")
+    config = json.loads((tmp_path / "config.json").read_text())
+    # An unknown model_type: only the folder's own code could load it (a known type such as "bert" would
+    # be loaded by transformers' built-in class, and the auto_map ignored).
+    config["model_type"] = "scpo_custom_rm"
+    config["auto_map"] = {"AutoConfig": "modeling_custom.CustomConfig",
+                          "AutoModelForSequenceClassification": "modeling_custom.CustomModel"}
+    (tmp_path / "config.json").write_text(json.dumps(config))
+    with pytest.raises(ValueError, match="trust_remote_code"):
+        scoring.load_reward_model(tmp_path, device=torch.device("cpu"))
+    assert not marker.exists()
+    # The switch is what stands between: trusted, the folder's code runs (and here fails to define a model).
+    with pytest.raises(Exception):
+        scoring.load_reward_model(tmp_path, device=torch.device("cpu"), trust_remote_code=True)
+    assert marker.exists()
+
+
 # ------------------------------------------------------------------------------------------ prepare_tokenizer
 
 def test_prepare_tokenizer_takes_eos_from_sep_and_pad_from_eos():

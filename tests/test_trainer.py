@@ -141,3 +141,17 @@ def test_run_fingerprint_changes_with_data_and_arguments(tiny, tmp_path):
     assert base != run_fingerprint(short_training(tmp_path / "a", learning_rate=0.5), pairs_dataset(tokenizer, None), "m")
     assert base != run_fingerprint(short_training(tmp_path / "a"), pairs_dataset(tokenizer, np.full(8, 0.5)), "m")
     assert base != run_fingerprint(short_training(tmp_path / "a"), pairs_dataset(tokenizer, None), "other")
+
+
+def test_resume_skips_a_checkpoint_cut_off_by_a_kill(tmp_path):
+    from scpo.trainer import last_complete_checkpoint
+
+    for step, state in ((5, '{"global_step": 5}'), (10, '{"global_st'), (15, None)):
+        folder = tmp_path / f"checkpoint-{step}"
+        folder.mkdir()
+        (folder / "model.safetensors").write_bytes(b"weights")
+        if state is not None:
+            (folder / "trainer_state.json").write_text(state)
+    assert last_complete_checkpoint(tmp_path) == tmp_path / "checkpoint-5"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["checkpoint-5"]  # the cut-off ones are removed
+    assert last_complete_checkpoint(tmp_path / "none-yet") is None
