@@ -8,6 +8,7 @@ for either dataset (GlobalOpinionQA: `scpo/goqa.py`).
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -66,10 +67,18 @@ def load_prism_config(name: str, source: str, folder: Path, hub_id: str, revisio
 
 
 def raw_jsonl(path: Path) -> list[dict]:
-    """Every line of a JSON-lines file as written (for validation), or an error naming the line."""
-    rows = []
+    """Every line of a JSON-lines file as written (for validation), or an error naming the line.
+
+    Blank lines at the end are ignored; a blank line between rows is an error, so that row numbers
+    stay line numbers in every later message."""
+    rows, blank = [], None
     with open(path, encoding="utf-8") as handle:
         for number, line in enumerate(handle, start=1):
+            if not line.strip():
+                blank = blank or number
+                continue
+            if blank:
+                raise DataValidationError(f"{path}: row {blank}: blank line between rows")
             try:
                 row = json.loads(line)
             except ValueError as error:
@@ -109,9 +118,12 @@ def validate_rows(frame: pd.DataFrame, fields: dict[str, str], label: str) -> No
             row = int(np.flatnonzero(bad.to_numpy())[0])
             value = frame[name].iloc[row]
             value = value.item() if isinstance(value, np.generic) else value  # 500, not np.int64(500)
+            # null in the file, the field left out of this row, or NaN: say so rather than print nan
+            missing = value is None or (isinstance(value, float) and math.isnan(value))
             raise DataValidationError(
-                f"{label}: row {row + 1}: field '{name}' = {value!r} is not a valid "
-                f"{rule} ({int(bad.sum())} bad row(s) in all)"
+                f"{label}: row {row + 1}: field '{name}' "
+                + ("is missing (null or absent), expected a valid " if missing else f"= {value!r} is not a valid ")
+                + f"{rule} ({int(bad.sum())} bad row(s) in all)"
             )
 
 

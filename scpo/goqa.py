@@ -36,6 +36,7 @@ PRISM_TO_GOQA = {
 GOQA_TO_PRISM = {label: prism for prism, labels in PRISM_TO_GOQA.items() for label in labels}
 NON_NATIONAL = "(Non-national sample)"  # e.g. "S. Africa (Non-national sample)": not a country's opinion
 SHARE_TOLERANCE = 1e-6  # shares are fractions in [0, 1]; rounding in the CSV may overshoot by a hair
+SUM_TOLERANCE = 0.05  # a country's shares may sum to a little more than 1 after rounding each, not more
 
 
 def load_goqa(source: str, folder: Path, hub_id: str, revision: str) -> tuple[pd.DataFrame, str]:
@@ -57,17 +58,39 @@ def load_goqa(source: str, folder: Path, hub_id: str, revision: str) -> tuple[pd
     if not path.is_file():
         raise FileNotFoundError(f"{path} not found: expected GlobalOpinionQA's {FILE_NAME} there "
                                 "(README, 'Real data')")
-    with open(path, newline="", encoding="utf-8") as handle:  # datasets says little about an empty file
-        head = list(itertools.islice(csv.reader(handle), 2))
-    if not head:
-        raise DataValidationError(f"{path}: empty, not readable as CSV (expected a header row: {', '.join(FIELDS)})")
-    if len(head) == 1:
-        raise DataValidationError(f"{path}: no rows below the header")
+    check_csv_records(path)
     try:
         dataset = datasets.load_dataset("csv", data_files=str(path), split="train")
     except Exception as error:
         raise DataValidationError(f"{path}: not readable as CSV ({type(error).__name__}: {error})") from error
     return dataset.to_pandas(), str(path)
+
+
+def check_csv_records(path: Path) -> None:
+    """Every record of a CSV file has as many fields as its header, or a DataValidationError naming the
+    row (the data row, header not counted; blank lines skipped, as `datasets` does): `datasets` would
+    say only that generating the dataset failed, or fill a short row with NaN."""
+    with open(path, newline="", encoding="utf-8-sig") as handle:
+        reader = csv.reader(handle, strict=True)
+        header, rows = None, 0
+        try:
+            for record in reader:
+                if not record:
+                    continue
+                if header is None:
+                    header = record
+                    continue
+                rows += 1
+                if len(record) != len(header):
+                    raise DataValidationError(f"{path}: row {rows}: {len(record)} field(s), the header has "
+                                              f"{len(header)} ({', '.join(header)})")
+        except csv.Error as error:  # e.g. a quote never closed: the file was cut off
+            raise DataValidationError(f"{path}: row {rows + 1} (line {reader.line_num}): not readable as CSV "
+                                      f"({error}; truncated file?)") from None
+    if header is None:
+        raise DataValidationError(f"{path}: empty, not readable as CSV (expected a header row: {', '.join(FIELDS)})")
+    if rows == 0:
+        raise DataValidationError(f"{path}: no rows below the header")
 
 
 def _literal(text: Any, label: str, row: int, field: str) -> Any:
@@ -120,6 +143,8 @@ def parse_selections(text: Any, n_options: int, label: str, row: int) -> dict[st
             raise DataValidationError(f"{where}: shares must be numbers in [0, 1], got {shares!r}")
         if sum(shares) <= 0:
             raise DataValidationError(f"{where}: shares sum to 0")
+        if sum(shares) > 1 + SUM_TOLERANCE:  # a distribution over options: more than 1 is not rounding
+            raise DataValidationError(f"{where}: shares sum to {sum(shares):.3g} > 1, got {shares!r}")
     return selections
 
 
@@ -155,7 +180,9 @@ def parse_goqa(frame: pd.DataFrame, label: str) -> tuple[pd.DataFrame, pd.DataFr
         if not isinstance(question, str):
             raise DataValidationError(f"{label}: row {index}: field 'question' = {question!r} is not a string")
         if not isinstance(record.source, str) or not record.source:
-            raise DataValidationError(f"{label}: row {index}: field 'source' = {record.source!r} is not a string")
+            shown = "is missing" if record.source is None or isinstance(record.source, float) else \
+                f"= {record.source!r} is not a string"
+            raise DataValidationError(f"{label}: row {index}: field 'source' {shown}")
         options = parse_options(record.options, label, index)
         selections = parse_selections(record.selections, len(options), label, index)
         question_id = f"goqa{index:05d}"  # the row number: stable across drops elsewhere

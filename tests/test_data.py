@@ -98,6 +98,15 @@ def test_local_snapshot_loads_as_frames(prism):
     data.validate_rows(utterances, UTTERANCE_FIELDS, "utterances")
 
 
+def test_trailing_blank_lines_lose_no_row(prism):
+    path = prism / "utterances.jsonl"
+    before = load("utterances", prism)[0]
+    path.write_text(path.read_text() + "\n  \n")
+    after = load("utterances", prism)[0]
+    assert len(after) == len(before) == 8
+    pd.testing.assert_frame_equal(after, before)
+
+
 def test_missing_file_names_the_path(tmp_path):
     with pytest.raises(FileNotFoundError) as info:
         load("survey", tmp_path)

@@ -99,7 +99,7 @@ def test_hub_failure_says_how_to_go_local(monkeypatch, tmp_path):
     (row(options="['Only one']"), "row 2: field 'options' must list at least 2 options"),
     (row(options="['Yes', None]"), "row 2: field 'options' has an invalid option None"),
     (row(options="Yes, No"), "row 2: field 'options' is not a Python literal"),
-    (row(source=""), "row 2: field 'source' = nan is not a string"),
+    (row(source=""), "row 2: field 'source' is missing"),
 ])
 def test_malformed_row_names_file_row_and_field(tmp_path, bad, expected):
     with pytest.raises(DataValidationError) as info:
