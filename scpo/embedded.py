@@ -28,6 +28,7 @@ from transformers import BertConfig, BertForSequenceClassification, PreTrainedTo
 
 from scpo.config import GlobalRMConfig, SimulationConfig
 from scpo.data import EMPTY_RESPONSE
+from scpo.io import atomic_path, write_text
 
 # Users per residence country in PRISM (survey, all 1,500 rows), for the countries simulated.
 PRISM_USERS = {
@@ -183,9 +184,8 @@ def _simulate_conversation(rater: dict, sim: SimulationConfig, rng: np.random.Ge
 
 
 def write_jsonl(rows: list[dict], path: Path) -> Path:
-    """One JSON object per line, keys in a stable order."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w") as handle:
+    """One JSON object per line, keys in a stable order; atomic (renamed into place when complete)."""
+    with atomic_path(path) as tmp, tmp.open("w") as handle:
         for row in rows:
             handle.write(json.dumps(row) + "\n")
     return path
@@ -197,7 +197,7 @@ def write_simulated_prism(sim: SimulationConfig, folder: Path) -> dict[str, Any]
     write_jsonl(survey, folder / "survey.jsonl")
     write_jsonl(utterances, folder / "utterances.jsonl")
     write_jsonl(truth, folder / "truth.jsonl")
-    (folder / "simulation.json").write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n")
+    write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n", folder / "simulation.json")
     return meta
 
 

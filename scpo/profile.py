@@ -7,6 +7,8 @@ from typing import Any
 
 import yaml
 
+from scpo.io import write_text
+
 
 def merged(base: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
     """`base` with `overrides` merged in recursively; `countries` is replaced whole, not merged."""
@@ -23,8 +25,7 @@ def write_profile(base_file: Path, overrides_file: Path, target: Path) -> Path:
     """Write `base_file` merged with `overrides_file` to `target` as YAML."""
     base = yaml.safe_load(base_file.read_text())
     overrides = yaml.safe_load(overrides_file.read_text()) or {}
-    target.write_text(yaml.safe_dump(merged(base, overrides), sort_keys=False))
-    return target
+    return write_text(yaml.safe_dump(merged(base, overrides), sort_keys=False), target)
 
 
 def main(argv: list[str]) -> int:

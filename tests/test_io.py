@@ -1,0 +1,64 @@
+"""Atomic outputs: a write that fails half-way leaves the previous file (or none), never a partial one."""
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from scpo import io
+from scpo.embedded import write_jsonl
+from scpo.trainer import save_model
+
+
+class Boom(RuntimeError):
+    pass
+
+
+def test_a_failed_write_keeps_the_previous_file_and_leaves_no_temporary(tmp_path):
+    path = tmp_path / "metrics.json"
+    io.write_json({"accuracy": 0.5}, path)
+    with pytest.raises(Boom):
+        with io.atomic_path(path) as tmp:
+            tmp.write_text('{"accuracy": 0.')  # half-written, then the process fails
+            raise Boom
+    assert json.loads(path.read_text()) == {"accuracy": 0.5}
+    assert [p.name for p in tmp_path.iterdir()] == ["metrics.json"]
+
+
+def test_a_failed_first_write_leaves_nothing(tmp_path):
+    class Unwritable:
+        def __iter__(self):
+            yield {"a": 1}
+            raise Boom
+
+    with pytest.raises(Boom):
+        write_jsonl(Unwritable(), tmp_path / "sim" / "utterances.jsonl")
+    assert list((tmp_path / "sim").iterdir()) == []
+
+
+def test_tables_and_text_round_trip(tmp_path):
+    frame = pd.DataFrame({"pair_id": [1, 2], "weight": [0.5, 1.0]})
+    pd.testing.assert_frame_equal(io.read_table(io.write_table(frame, tmp_path / "t.parquet")), frame)
+    assert io.write_text("x\n", tmp_path / "a" / "b.md").read_text() == "x\n"
+
+
+def test_a_model_save_that_fails_keeps_the_previous_model(tmp_path):
+    class Trainer:
+        def __init__(self, fail):
+            self.fail = fail
+
+        def save_model(self, folder):
+            (tmp_path / "seen").write_text(folder)
+            (Path(folder) / "model.safetensors").write_bytes(b"new")
+            if self.fail:
+                raise Boom
+
+    target = tmp_path / "models" / "scpo"
+    save_model(Trainer(fail=False), target, card="card")
+    assert (target / "model.safetensors").read_bytes() == b"new" and (target / "README.md").read_text() == "card"
+    (target / "model.safetensors").write_bytes(b"old")
+    with pytest.raises(Boom):
+        save_model(Trainer(fail=True), target)
+    assert (target / "model.safetensors").read_bytes() == b"old"
+    assert sorted(p.name for p in target.parent.iterdir()) == ["scpo"]  # no temporary folder left
