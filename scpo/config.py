@@ -16,6 +16,7 @@ import yaml
 
 DATASETS = ("prism", "goqa")  # PRISM; GlobalOpinionQA
 DATA_SOURCES = ("embedded", "local", "hub")
+SAMPLING_STRATEGIES = ("group_by_length", "random", "sequential")  # TrainingArguments.train_sampling_strategy
 # The file DVC hashes as the data stage's input where the input is not a local snapshot folder.
 INPUT_FOR_SOURCE = {("prism", "embedded"): "scpo/embedded.py", ("prism", "hub"): "scpo/data.py",
                     ("goqa", "hub"): "scpo/goqa.py"}
@@ -146,8 +147,14 @@ class TrainingConfig:
     adam_epsilon: float
     seed: int
     bf16: bool
+    tf32: bool | None  # TF32 matmuls on Ampere+ GPUs; null leaves torch's default (must be null without one)
     gradient_checkpointing: bool
     disable_dropout: bool  # the release kept HF's dropout on while training
+    train_sampling_strategy: str  # group_by_length: batches of similar length, little padding; random as released
+    lora_r: int  # 0: full fine-tuning; > 0: LoRA adapters of this rank (peft) on `lora_target_modules`
+    lora_alpha: int
+    lora_dropout: float
+    lora_target_modules: str  # "all-linear" or comma-separated module names (e.g. q_proj,v_proj)
     logging_steps: int
     save_steps: int  # checkpoint interval; an interrupted run resumes from its last checkpoint
 
@@ -158,10 +165,25 @@ class TrainingConfig:
                ">= 1", self.per_device_train_batch_size)
         _check(self.logging_steps >= 1, "logging_steps", ">= 1", self.logging_steps)
         _check(self.save_steps >= 1, "save_steps", ">= 1", self.save_steps)
+        _check(self.train_sampling_strategy in SAMPLING_STRATEGIES, "train_sampling_strategy",
+               " | ".join(SAMPLING_STRATEGIES), self.train_sampling_strategy)
+        _check(self.lora_r >= 0, "lora_r", ">= 0 (0: full fine-tuning)", self.lora_r)
+        _check(self.lora_alpha >= 1, "lora_alpha", ">= 1", self.lora_alpha)
+        _check(0.0 <= self.lora_dropout < 1.0, "lora_dropout", "0 <= lora_dropout < 1", self.lora_dropout)
+        _check(bool(self.lora_target_modules.strip()), "lora_target_modules", "all-linear or module names",
+               self.lora_target_modules)
 
     def trainer_kwargs(self) -> dict[str, Any]:
-        """The fields as keyword arguments for `RewardConfig`/`TrainingArguments`."""
-        return dataclasses.asdict(self)
+        """The fields as keyword arguments for `RewardConfig`/`TrainingArguments` (all but the LoRA ones)."""
+        return {k: v for k, v in dataclasses.asdict(self).items() if not k.startswith("lora_")}
+
+    def lora(self) -> dict[str, Any] | None:
+        """The LoRA settings as `peft.LoraConfig` keyword arguments, or None for full fine-tuning."""
+        if self.lora_r == 0:
+            return None
+        modules = self.lora_target_modules.strip()
+        return {"r": self.lora_r, "lora_alpha": self.lora_alpha, "lora_dropout": self.lora_dropout,
+                "target_modules": modules if modules == "all-linear" else [m.strip() for m in modules.split(",")]}
 
 
 @dataclass(frozen=True)
@@ -197,6 +219,36 @@ class EvaluationConfig:
         _check(0.0 < self.confidence < 1.0, "confidence", "0 < confidence < 1", self.confidence)
 
 
+@dataclass(frozen=True)
+class BenchConfig:
+    """`python -m scpo.bench` (not a stage): sizes of the side-by-side speed and memory comparison."""
+
+    pairs: int  # training pairs drawn from the embedded data's training split
+    warmup_steps: int  # optimiser steps run before timing starts
+    measure_steps: int  # timed steps per method
+    released_measure_steps: int  # timed steps of the released path (each is ~20x slower)
+    batch_size: int  # the same for every method (the release: 8)
+    released_max_length: int  # the release padded every sequence to this
+    interactions: int  # interactions whose responses are scored
+    hidden_size: int  # the benchmark model: MiniLM-L6-sized by default
+    num_hidden_layers: int
+    num_attention_heads: int
+    intermediate_size: int
+    seed: int
+    threads: int  # torch threads; 0: torch's default
+    repeats: int  # rounds of every method (round-robin); the median round is reported
+
+    def __post_init__(self) -> None:
+        for name in ("pairs", "measure_steps", "released_measure_steps", "batch_size", "interactions",
+                     "released_max_length", "repeats"):
+            _check(getattr(self, name) >= 1, name, ">= 1", getattr(self, name))
+        _check(self.warmup_steps >= 1, "warmup_steps", ">= 1 (the timer starts at the end of a step)",
+               self.warmup_steps)
+        _check(self.threads >= 0, "threads", ">= 0", self.threads)
+        _check(self.hidden_size % self.num_attention_heads == 0, "hidden_size",
+               "a multiple of num_attention_heads", self.hidden_size)
+
+
 SECTIONS: dict[str, type] = {
     "data": DataConfig,
     "simulation": SimulationConfig,
@@ -209,6 +261,7 @@ SECTIONS: dict[str, type] = {
     "countries": dict,
     "arms": list,
     "seeds": list,
+    "bench": BenchConfig,
 }
 
 # The params sections each stage reads; `dvc.yaml` lists the same (a test keeps them equal).
@@ -245,6 +298,8 @@ def _build(cls: type, section: str, raw: Any) -> Any:
             raise ConfigError(f"params: {key} = {value!r} is not an integer")
         elif f.type == "bool" and not isinstance(value, bool):
             raise ConfigError(f"params: {key} = {value!r} is not true or false")
+        elif f.type == "bool | None" and value is not None and not isinstance(value, bool):
+            raise ConfigError(f"params: {key} = {value!r} is not true, false or null")
     try:
         return cls(**values)
     except RangeError as error:  # a nested section's errors come out here already named, as ConfigError

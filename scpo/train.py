@@ -36,15 +36,16 @@ def train_arm(pairs: pd.DataFrame, base_model: str, revision: str | None, traini
     tokenizer, the trainer and the step it resumed from (None for a fresh start).
 
     The model is loaded in float32 whatever the scoring dtype: mixed precision is the Trainer's job (`bf16`).
+    With `training.lora_r > 0` the returned model is the peft-wrapped one (adapters on the frozen base).
     """
     model, tokenizer = load_reward_model(base_model, revision, "float32", trust_remote_code=trust_remote_code)
     dataset = preference_dataset(tokenizer, pairs.prompt, pairs.chosen, pairs.rejected, pairs.train_weight,
                                  max_length)
-    fingerprint = run_fingerprint(reward_config(training, checkpoint_root, seed), dataset, base_model)
+    fingerprint = run_fingerprint(reward_config(training, checkpoint_root, seed), dataset, base_model, training.lora())
     args = reward_config(training, checkpoint_root / fingerprint, seed)
     checkpoint = last_complete_checkpoint(Path(args.output_dir))
-    run = train_reward_model(model, tokenizer, dataset, args)  # resumes from `checkpoint`, if any
-    return model, tokenizer, run, int(checkpoint.name.split("-")[1]) if checkpoint else None
+    run = train_reward_model(model, tokenizer, dataset, args, lora=training.lora())  # resumes from `checkpoint`
+    return run.model, tokenizer, run, int(checkpoint.name.split("-")[1]) if checkpoint else None
 
 
 def run_arm(arm: str, seed: int, pairs: pd.DataFrame, test_texts: pd.DataFrame, country: str, base_model: str,
@@ -67,6 +68,8 @@ def run_arm(arm: str, seed: int, pairs: pd.DataFrame, test_texts: pd.DataFrame, 
                "shared_arguments": shared_arguments(run.args)}
     facts = {"country": country, "arm": arm, "run seed": seed, "base model": base_model,
              "training pairs": f"{len(chosen)} of the country's {len(train_pairs)}",
+             "fine-tuning": f"LoRA {training.lora()} (this folder holds the adapter; load it on the base model "
+                            "with peft's AutoPeftModelForSequenceClassification)" if training.lora() else "full",
              "arm definition": f"filtered={selection.ARMS[arm][0]}, weights={selection.ARMS[arm][1] or 'none'}"}
     save_model(run, model_dir, model_card(f"{country} reward model ({arm}, seed {seed})", facts, run.args, report))
     shutil.rmtree(run.args.output_dir, ignore_errors=True)  # saved: its checkpoints are no longer needed

@@ -19,6 +19,7 @@ import datasets
 import numpy as np
 import torch
 from transformers import PreTrainedModel, PreTrainedTokenizerBase, Trainer
+from transformers.trainer_pt_utils import LengthGroupedSampler, get_length_grouped_indices
 from trl import RewardConfig, RewardTrainer
 from trl.trainer.reward_trainer import DataCollatorForPreference
 
@@ -32,18 +33,45 @@ class WeightedPreferenceCollator(DataCollatorForPreference):
     """TRL's collator (rows [chosen..., rejected...], dynamic padding) plus a (B,) float `weight`."""
 
     def torch_call(self, examples: list[dict[str, Any]]) -> dict[str, Any]:
-        batch = super().torch_call(examples)
+        batch = super().torch_call(examples)  # reads chosen_ids and rejected_ids only
         batch["weight"] = torch.tensor([float(ex.get("weight", 1.0)) for ex in examples], dtype=torch.float)
         return batch
+
+
+class SeededLengthGroupedSampler(LengthGroupedSampler):
+    """transformers' length-grouped order (shuffled mega-batches, sorted by length inside), drawn from
+    (seed, epoch) alone rather than the global RNG: a resumed run, and every process of a distributed
+    run, sees the same batches as an uninterrupted single-process run."""
+
+    def __init__(self, batch_size: int, lengths: list[int], seed: int) -> None:
+        super().__init__(batch_size, lengths=lengths)
+        self.seed, self.epoch = seed, 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __iter__(self):
+        generator = torch.Generator().manual_seed(self.seed + self.epoch)
+        return iter(get_length_grouped_indices(self.lengths, self.batch_size, generator=generator))
 
 
 class WeightedRewardTrainer(RewardTrainer):
     """RewardTrainer whose loss is `weighted_bt_loss`; logs batch accuracy and mean weight."""
 
+    def _get_train_sampler(self, train_dataset=None):
+        dataset = self.train_dataset if train_dataset is None else train_dataset
+        if self.args.train_sampling_strategy != "group_by_length" or "length" not in dataset.column_names:
+            return super()._get_train_sampler(train_dataset)
+        # Grouped by the global batch, the same on every process: accelerate then hands each process its
+        # consecutive share, so N processes see exactly the pairs one process would (tests/test_distributed.py).
+        batch = self.args.train_batch_size * self.args.gradient_accumulation_steps * max(1, self.args.world_size)
+        return SeededLengthGroupedSampler(batch, dataset["length"], self.args.seed)
+
     def _set_signature_columns_if_needed(self) -> None:
         super()._set_signature_columns_if_needed()
-        if "weight" not in self._signature_columns:
-            self._signature_columns = [*self._signature_columns, "weight"]
+        # `weight` feeds the loss; `length` the length-grouped sampler (it is dropped by the collator)
+        self._signature_columns = [*self._signature_columns,
+                                   *(c for c in ("weight", "length") if c not in self._signature_columns)]
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         weight = inputs.pop("weight")
@@ -60,11 +88,16 @@ class WeightedRewardTrainer(RewardTrainer):
 def preference_dataset(tokenizer: PreTrainedTokenizerBase, prompts: Sequence[str], chosen: Sequence[str],
                        rejected: Sequence[str], weight: Sequence[float] | np.ndarray,
                        max_length: int) -> datasets.Dataset:
-    """Tokenised pairs (`chosen_ids`, `rejected_ids`, `weight`), encoded exactly as scoring encodes them."""
+    """Tokenised pairs (`chosen_ids`, `rejected_ids`, `weight`), encoded exactly as scoring encodes them,
+    and `length`, the longer side's token count: a batch pads both sides to it, so the length-grouped
+    sampler (`train_sampling_strategy: group_by_length`) groups pairs by it."""
+    chosen_ids = encode(tokenizer, prompts, chosen, max_length)
+    rejected_ids = encode(tokenizer, prompts, rejected, max_length)
     return datasets.Dataset.from_dict({
-        "chosen_ids": encode(tokenizer, prompts, chosen, max_length),
-        "rejected_ids": encode(tokenizer, prompts, rejected, max_length),
+        "chosen_ids": chosen_ids,
+        "rejected_ids": rejected_ids,
         "weight": np.asarray(weight, dtype=np.float64).tolist(),
+        "length": [max(len(c), len(r)) for c, r in zip(chosen_ids, rejected_ids)],
     })
 
 
@@ -78,6 +111,9 @@ def reward_config(training: TrainingConfig, output_dir: Path, seed_offset: int =
         output_dir=str(output_dir), **kwargs,
         max_length=None,  # inputs are truncated by `encode`; TRL's max_length would drop long pairs
         report_to="none", eval_strategy="no", save_strategy="steps", save_total_limit=1,
+        # Without an accelerator, say so: transformers then starts gloo under torchrun / accelerate launch
+        # (otherwise each CPU process would train alone on the whole data).
+        use_cpu=not (torch.cuda.is_available() or torch.backends.mps.is_available()),
     )
 
 
@@ -86,26 +122,44 @@ def shared_arguments(args: RewardConfig) -> dict[str, Any]:
     return {k: v for k, v in args.to_dict().items() if k not in ("output_dir", "logging_dir", "run_name")}
 
 
-def run_fingerprint(args: RewardConfig, dataset: datasets.Dataset, base_model: str) -> str:
+def run_fingerprint(args: RewardConfig, dataset: datasets.Dataset, base_model: str,
+                    lora: dict[str, Any] | None = None) -> str:
     """A hash of everything a run's result depends on: resuming is only safe from the same fingerprint."""
-    payload = json.dumps({"args": shared_arguments(args), "model": base_model,
+    payload = json.dumps({"args": shared_arguments(args), "model": base_model, **({"lora": lora} if lora else {}),
                           "data": [dataset["chosen_ids"], dataset["rejected_ids"], dataset["weight"]]},
                          sort_keys=True, default=str)
     return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
 
+def reward_trainer(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, dataset: datasets.Dataset,
+                   args: RewardConfig, callbacks: list | None = None,
+                   lora: dict[str, Any] | None = None) -> WeightedRewardTrainer:
+    """The trainer every fine-tune uses (also what `scpo.bench` measures): one forward pass over the
+    batch's chosen and rejected sequences, dynamic padding, the weighted loss. With `lora`
+    (`TrainingConfig.lora()`), TRL wraps the model in peft LoRA adapters; the reward head stays fully
+    trainable (peft's sequence-classification task saves `score`/`classifier` whole)."""
+    if len(dataset) == 0:
+        raise ValueError("no training pairs: nothing to fine-tune on (check filtering.tau and the data)")
+    peft_config = None
+    if lora is not None:
+        from peft import LoraConfig, TaskType
+
+        peft_config = LoraConfig(task_type=TaskType.SEQ_CLS, **lora)
+    return WeightedRewardTrainer(
+        model=model, args=args, train_dataset=dataset, processing_class=tokenizer,
+        data_collator=WeightedPreferenceCollator(pad_token_id=tokenizer.pad_token_id), callbacks=callbacks,
+        peft_config=peft_config,
+    )
+
+
 def train_reward_model(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, dataset: datasets.Dataset,
-                       args: RewardConfig, callbacks: list | None = None) -> WeightedRewardTrainer:
+                       args: RewardConfig, callbacks: list | None = None,
+                       lora: dict[str, Any] | None = None) -> WeightedRewardTrainer:
     """Fine-tune `model` in place on weighted pairs, resuming from the last checkpoint in `args.output_dir`.
 
     Returns the trainer; its `state.log_history` holds the training curve.
     """
-    if len(dataset) == 0:
-        raise ValueError("no training pairs: nothing to fine-tune on (check filtering.tau and the data)")
-    trainer = WeightedRewardTrainer(
-        model=model, args=args, train_dataset=dataset, processing_class=tokenizer,
-        data_collator=WeightedPreferenceCollator(pad_token_id=tokenizer.pad_token_id), callbacks=callbacks,
-    )
+    trainer = reward_trainer(model, tokenizer, dataset, args, callbacks, lora)
     resume = last_complete_checkpoint(Path(args.output_dir))
     trainer.train(resume_from_checkpoint=str(resume) if resume else None)
     return trainer

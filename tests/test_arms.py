@@ -93,7 +93,7 @@ def test_profiles_merge_sections_and_replace_countries(tmp_path):
 
 
 @pytest.mark.parametrize("profile", ["profiles/paper.yaml", "profiles/goqa.yaml", "profiles/prism_local.yaml",
-                                     "profiles/goqa_local.yaml", "tests/tiny_profile.yaml"])
+                                     "profiles/goqa_local.yaml", "profiles/tulu8b.yaml", "tests/tiny_profile.yaml"])
 def test_shipped_profiles_give_valid_params(profile, tmp_path):
     target = write_profile(ROOT / "params.yaml", ROOT / profile, tmp_path / "params.yaml")
     for stage in config.STAGE_PARAMS:

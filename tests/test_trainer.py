@@ -1,5 +1,7 @@
 """The trainer: weights reach the loss, every parameter trains, arguments come from params.yaml alone."""
 
+import dataclasses
+
 import numpy as np
 import pytest
 import torch
@@ -28,9 +30,8 @@ def pairs_dataset(tokenizer, weight, n=8):
 
 
 def short_training(tmp_path, **overrides):
-    values = TRAINING.trainer_kwargs() | {"max_steps": 3, "per_device_train_batch_size": 4,
-                                          "learning_rate": 1e-2, "logging_steps": 1} | overrides
-    return reward_config(config.TrainingConfig(**values), tmp_path)
+    values = {"max_steps": 3, "per_device_train_batch_size": 4, "learning_rate": 1e-2, "logging_steps": 1} | overrides
+    return reward_config(dataclasses.replace(TRAINING, **values), tmp_path)
 
 
 def test_collator_keeps_weights_and_pads_dynamically(tiny):
@@ -155,3 +156,61 @@ def test_resume_skips_a_checkpoint_cut_off_by_a_kill(tmp_path):
     assert last_complete_checkpoint(tmp_path) == tmp_path / "checkpoint-5"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["checkpoint-5"]  # the cut-off ones are removed
     assert last_complete_checkpoint(tmp_path / "none-yet") is None
+
+
+def test_length_grouped_order_depends_on_seed_and_epoch_only():
+    from scpo.trainer import SeededLengthGroupedSampler
+
+    lengths = list(np.random.default_rng(0).integers(5, 60, size=400))
+    sampler = SeededLengthGroupedSampler(8, lengths, seed=3)
+    first = list(sampler)
+    torch.manual_seed(123)  # the global RNG plays no part
+    assert list(SeededLengthGroupedSampler(8, lengths, seed=3)) == first
+    assert sorted(first) == list(range(400))  # every pair once per epoch
+    sampler.set_epoch(1)
+    assert list(sampler) != first
+
+    def padding_efficiency(order):
+        batches = [np.asarray(lengths)[order[i:i + 8]] for i in range(0, len(order), 8)]
+        return sum(b.sum() for b in batches) / sum(b.max() * len(b) for b in batches)
+
+    random_order = list(np.random.default_rng(0).permutation(400))
+    assert padding_efficiency(first) > 0.9 > padding_efficiency(random_order)
+
+
+def test_the_trainer_samples_length_grouped_batches(tiny, tmp_path):
+    from scpo.trainer import SeededLengthGroupedSampler, reward_trainer
+
+    model, tokenizer = tiny
+    trainer = reward_trainer(model, tokenizer, pairs_dataset(tokenizer, None), short_training(tmp_path))
+    assert isinstance(trainer._get_train_sampler(), SeededLengthGroupedSampler)
+    random = reward_trainer(model, tokenizer, pairs_dataset(tokenizer, None),
+                            short_training(tmp_path, train_sampling_strategy="random"))
+    assert not isinstance(random._get_train_sampler(), SeededLengthGroupedSampler)
+
+
+def test_lora_trains_adapters_and_the_head_only_and_saves_the_adapter(tiny, tmp_path):
+    from scpo.trainer import save_model
+
+    model, tokenizer = tiny
+    before = {name: p.detach().clone() for name, p in model.named_parameters()}
+    lora = {"r": 4, "lora_alpha": 8, "lora_dropout": 0.0, "target_modules": "all-linear"}
+    run = train_reward_model(model, tokenizer, pairs_dataset(tokenizer, None), short_training(tmp_path / "run"),
+                             lora=lora)
+    trainable = {name for name, p in run.model.named_parameters() if p.requires_grad}
+    assert trainable and all("lora_" in name or "classifier" in name for name in trainable)
+    assert any("classifier" in name for name in trainable)  # the reward head is trained whole
+    for name, p in run.model.named_parameters():
+        base = name.replace("base_model.model.", "").replace(".base_layer", "")
+        if not p.requires_grad and base in before:
+            assert torch.equal(p, before[base]), f"frozen {name} changed"
+    folder = save_model(run, tmp_path / "model")
+    assert (folder / "adapter_config.json").is_file() and (folder / "adapter_model.safetensors").is_file()
+
+
+def test_lora_settings_from_params():
+    values = TRAINING.trainer_kwargs()
+    assert not any(k.startswith("lora_") for k in values)
+    assert TRAINING.lora() is None  # lora_r: 0 is full fine-tuning
+    lora = dataclasses.replace(TRAINING, lora_r=16, lora_target_modules="q_proj, v_proj").lora()
+    assert lora["r"] == 16 and lora["target_modules"] == ["q_proj", "v_proj"]
