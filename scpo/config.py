@@ -220,6 +220,23 @@ class EvaluationConfig:
 
 
 @dataclass(frozen=True)
+class LaunchConfig:
+    """How the training stage runs each arm: in its own process (`command: ""`), or as
+    `<command> -m scpo.train ...`, e.g. `accelerate launch --config_file configs/accelerate/ddp.yaml`
+    or `torchrun --standalone --nproc_per_node 2` (several GPUs, or CPU processes with gloo)."""
+
+    command: str
+
+    def __post_init__(self) -> None:
+        import shlex
+
+        try:
+            shlex.split(self.command)
+        except ValueError as error:
+            raise RangeError(f"command = {self.command!r} is not a shell command line ({error})") from None
+
+
+@dataclass(frozen=True)
 class BenchConfig:
     """`python -m scpo.bench` (not a stage): sizes of the side-by-side speed and memory comparison."""
 
@@ -257,6 +274,7 @@ SECTIONS: dict[str, type] = {
     "filtering": FilteringConfig,
     "weighting": WeightingConfig,
     "training": TrainingConfig,
+    "launch": LaunchConfig,
     "evaluation": EvaluationConfig,
     "countries": dict,
     "arms": list,
@@ -269,7 +287,7 @@ STAGE_PARAMS: dict[str, tuple[str, ...]] = {
     "data": ("data", "simulation", "countries"),
     "global_scoring": ("scoring", "global_rm"),
     "filter_weight": ("filtering", "weighting", "countries"),
-    "training": ("scoring", "training", "evaluation", "countries", "arms", "seeds"),
+    "training": ("scoring", "training", "launch", "evaluation", "countries", "arms", "seeds"),
     "bias_analysis": ("evaluation", "countries", "arms", "seeds"),
 }
 

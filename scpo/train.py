@@ -7,13 +7,20 @@ from its last checkpoint, and a changed run never resumes from another's.
 
 from __future__ import annotations
 
+import argparse
+import json
+import os
+import shlex
 import shutil
+import subprocess
+import sys
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
-from scpo import evaluation, io, selection
+from scpo import config, evaluation, io, paths, selection
 from scpo.config import TrainingConfig
 from scpo.scoring import load_reward_model, score_texts
 from scpo.trainer import (WeightedRewardTrainer, last_complete_checkpoint, model_card, preference_dataset,
@@ -72,5 +79,63 @@ def run_arm(arm: str, seed: int, pairs: pd.DataFrame, test_texts: pd.DataFrame, 
                             "with peft's AutoPeftModelForSequenceClassification)" if training.lora() else "full",
              "arm definition": f"filtered={selection.ARMS[arm][0]}, weights={selection.ARMS[arm][1] or 'none'}"}
     save_model(run, model_dir, model_card(f"{country} reward model ({arm}, seed {seed})", facts, run.args, report))
-    shutil.rmtree(run.args.output_dir, ignore_errors=True)  # saved: its checkpoints are no longer needed
+    if run.is_world_process_zero():
+        shutil.rmtree(run.args.output_dir, ignore_errors=True)  # saved: its checkpoints are no longer needed
     return scores, summary, run.state.log_history
+
+
+def stage_inputs(seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """What stage 04 trains and scores for a run seed: stage 03's pairs, and every held-out text of every
+    country (GlobalOpinionQA: every option of the test questions)."""
+    pairs = io.read_table(paths.seed_dir("03_filter_weight", seed) / "pairs.parquet")
+    texts = io.read_table(paths.seed_dir("01_data", seed) / "utterances.parquet")
+    return pairs, texts[texts.split == "test"]
+
+
+def stage_arm(cfg: dict[str, Any], country: str, seed: int, arm: str) -> tuple[pd.Series, dict, list[dict]]:
+    """`run_arm` with stage 04's settings (`cfg` from `config.load_stage("training", ...)`) and paths."""
+    pairs, test_texts = stage_inputs(seed)
+    scoring = cfg["scoring"]
+    return run_arm(arm, seed, pairs, test_texts, cfg["countries"][country], paths.global_rm_source(scoring.model, seed),
+                   scoring.revision, cfg["training"], scoring.max_length, cfg["evaluation"].batch_size,
+                   paths.artifact_dir("04_training", country) / f"seed{seed}" / arm / "model",
+                   paths.artifact_dir("checkpoints", country), scoring.trust_remote_code)
+
+
+def launch_stage_arm(command: str, params_file: Path, country: str, seed: int, arm: str,
+                     out: Path) -> tuple[pd.Series, dict, list[dict]]:
+    """`stage_arm` run as `<command> -m scpo.train ...` (e.g. `accelerate launch`, `torchrun`): the same
+    run in as many processes as the launcher starts; its results come back through files in `out`."""
+    argv = [*shlex.split(command), "-m", "scpo.train", "--params", str(params_file), "--country", country,
+            "--seed", str(seed), "--arm", arm, "--out", str(out)]
+    done = subprocess.run(argv, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise RuntimeError(f"launch.command failed for {country}/seed{seed}/{arm} (exit {done.returncode}): "
+                           f"{' '.join(argv)}\n{done.stderr[-4000:]}")
+    scores = io.read_table(out / "scores.parquet").set_index("utterance_id")[arm]
+    result = json.loads((out / "result.json").read_text())
+    return scores, result["summary"], result["log"]
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m scpo.train`: one arm of stage 04 (what `launch.command` runs in each process)."""
+    parser = argparse.ArgumentParser(prog="python -m scpo.train", description=main.__doc__)
+    parser.add_argument("--params", type=Path, required=True)
+    parser.add_argument("--country", required=True)
+    parser.add_argument("--seed", type=int, required=True)
+    parser.add_argument("--arm", required=True)
+    parser.add_argument("--out", type=Path, required=True)
+    args = parser.parse_args(argv)
+    cfg = config.load_stage("training", args.params)
+    if args.country not in cfg["countries"] or args.arm not in cfg["arms"] or args.seed not in cfg["seeds"]:
+        raise config.ConfigError(f"--country {args.country} --arm {args.arm} --seed {args.seed}: not in params "
+                                 f"(countries {sorted(cfg['countries'])}, arms {list(cfg['arms'])}, seeds {list(cfg['seeds'])})")
+    scores, summary, log = stage_arm(cfg, args.country, args.seed, args.arm)
+    if int(os.environ.get("RANK", "0")) == 0:  # one process writes; the others trained their share
+        io.write_table(scores.rename(args.arm).rename_axis("utterance_id").reset_index(), args.out / "scores.parquet")
+        io.write_text(json.dumps({"summary": summary, "log": log}, default=str), args.out / "result.json")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
 import tempfile
 from collections.abc import Sequence
@@ -101,12 +102,25 @@ def preference_dataset(tokenizer: PreTrainedTokenizerBase, prompts: Sequence[str
     })
 
 
+def process_batch_size(batch: int, world_size: int) -> int:
+    """Each of `world_size` processes' share of a `batch` of pairs per optimiser step."""
+    if batch % world_size:
+        raise ValueError(f"training.per_device_train_batch_size = {batch} is not divisible by the {world_size} "
+                         "processes launch.command starts: choose a batch or a process count that divide")
+    return batch // world_size
+
+
 def reward_config(training: TrainingConfig, output_dir: Path, seed_offset: int = 0) -> RewardConfig:
     """TrainingArguments from `params.yaml` alone: every value TRL would default differently is pinned there.
 
     The run seed offsets `training.seed` (initialisation of new heads, dropout, data order).
+    `training.per_device_train_batch_size` is the batch of a one-process run; started by a launcher
+    (WORLD_SIZE > 1) it is split across the processes, so the pairs per optimiser step, and the
+    results, stay those of one process.
     """
     kwargs = training.trainer_kwargs() | {"seed": training.seed + seed_offset}
+    kwargs["per_device_train_batch_size"] = process_batch_size(training.per_device_train_batch_size,
+                                                               int(os.environ.get("WORLD_SIZE", "1")))
     return RewardConfig(
         output_dir=str(output_dir), **kwargs,
         max_length=None,  # inputs are truncated by `encode`; TRL's max_length would drop long pairs
@@ -190,12 +204,13 @@ def save_model(trainer: Trainer, folder: Path, card: str | None = None) -> Path:
     folder.parent.mkdir(parents=True, exist_ok=True)
     scratch = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".{folder.name}."))
     try:
-        trainer.save_model(str(scratch))
-        if card is not None:
-            (scratch / "README.md").write_text(card)
-        if folder.exists():
-            shutil.rmtree(folder)
-        scratch.rename(folder)
+        trainer.save_model(str(scratch))  # every process calls it (sharded weights are gathered); the main one writes
+        if trainer.is_world_process_zero():
+            if card is not None:
+                (scratch / "README.md").write_text(card)
+            if folder.exists():
+                shutil.rmtree(folder)
+            scratch.rename(folder)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     return folder

@@ -32,3 +32,11 @@ def test_two_processes_reach_the_losses_and_weights_of_one(tmp_path):
     assert two["losses"] == pytest.approx(one["losses"], abs=1e-5)
     assert two["weights_sum"] == pytest.approx(one["weights_sum"], abs=1e-3)
     assert two["weights_abs_sum"] == pytest.approx(one["weights_abs_sum"], rel=1e-6)
+
+
+@pytest.mark.parametrize("name, kind", [("ddp", "MULTI_GPU"), ("zero3", "DEEPSPEED"), ("fsdp", "FSDP")])
+def test_shipped_accelerate_configs_load(name, kind):
+    from accelerate.commands.config.config_args import load_config_from_file
+
+    loaded = load_config_from_file(str(Path(__file__).parents[1] / "configs" / "accelerate" / f"{name}.yaml"))
+    assert loaded.distributed_type.value == kind and loaded.num_processes == 8

@@ -181,3 +181,23 @@ def test_the_hub_token_is_never_written(project):
     for path in [*root.glob("reports/**/*"), *root.glob("artifacts/**/*"), root / "dvc.lock"]:
         if path.is_file() and path.suffix in {".json", ".ipynb", ".md", ".csv", ".txt", ".yaml", ".lock", ""}:
             assert TOKEN not in path.read_text(errors="ignore"), f"the hub token leaked into {path}"
+
+
+def test_an_arm_launched_in_two_processes_matches_one_process(project, tmp_path, monkeypatch):
+    """`launch.command` (here torchrun: 2 CPU processes, gloo) trains an arm as the stage's own process does:
+    the two calls notebook 04 makes, `train.stage_arm` and `train.launch_stage_arm`."""
+    from scpo import config, train
+
+    root = tmp_path / "copy"
+    shutil.copytree(project[0], root)  # a copy: the project's own outputs stay as dvc.lock has them
+    monkeypatch.setenv(RUN_ROOT_ENV, str(root))
+    params = root / "params.yaml"
+    params.write_text(params.read_text().replace("disable_dropout: false", "disable_dropout: true"))  # per-process masks
+    one = train.stage_arm(config.load_stage("training", params), "chile", 0, "scpo")
+    torchrun = f"{Path(sys.executable).parent / 'torchrun'} --standalone --nproc_per_node 2"
+    two = train.launch_stage_arm(torchrun, params, "chile", 0, "scpo", root / "launched")
+    assert two[0].index.equals(one[0].index)
+    assert (two[0] - one[0]).abs().max() < 1e-3
+    assert two[1]["test"] == pytest.approx(one[1]["test"], abs=1e-6, nan_ok=True)
+    assert [e["loss"] for e in two[2] if "loss" in e] == pytest.approx([e["loss"] for e in one[2] if "loss" in e],
+                                                                      abs=1e-5)

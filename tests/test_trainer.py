@@ -214,3 +214,11 @@ def test_lora_settings_from_params():
     assert TRAINING.lora() is None  # lora_r: 0 is full fine-tuning
     lora = dataclasses.replace(TRAINING, lora_r=16, lora_target_modules="q_proj, v_proj").lora()
     assert lora["r"] == 16 and lora["target_modules"] == ["q_proj", "v_proj"]
+
+
+def test_a_launched_run_splits_the_batch_across_processes():
+    from scpo.trainer import process_batch_size
+
+    assert process_batch_size(8, 1) == 8 and process_batch_size(8, 2) == 4 and process_batch_size(8, 8) == 1
+    with pytest.raises(ValueError, match="per_device_train_batch_size = 8 is not divisible by the 3 processes"):
+        process_batch_size(8, 3)

@@ -1,6 +1,6 @@
 """Train the embedded RM on fixed pairs with scpo's trainer and write the loss curve and final weights'
-checksum (rank 0). Run alone, or under `torchrun --standalone --nproc_per_node N`: the global batch is
-the same (`--global-batch`), each process takes its share (tests/test_distributed.py compares them)."""
+checksum (rank 0). Run alone, or under `torchrun --standalone --nproc_per_node N`: `reward_config`
+splits the batch across the processes, each takes its share (tests/test_distributed.py compares them)."""
 
 import argparse
 import dataclasses
@@ -17,14 +17,12 @@ from scpo.trainer import preference_dataset, reward_config, train_reward_model
 
 parser = argparse.ArgumentParser()
 parser.add_argument("--out", type=Path, required=True)
-parser.add_argument("--global-batch", type=int, default=8)
 args = parser.parse_args()
 
-world = int(__import__("os").environ.get("WORLD_SIZE", "1"))
 params = config.read_params(ROOT / "params.yaml")
 rm = config.load_section(params, "global_rm")
 training = dataclasses.replace(config.load_section(params, "training"), max_steps=8, learning_rate=1e-3,
-                               per_device_train_batch_size=args.global_batch // world, logging_steps=1,
+                               per_device_train_batch_size=8, logging_steps=1,
                                save_steps=100, disable_dropout=True)  # dropout masks differ per process
 rng = np.random.default_rng(0)
 words = ["kind", "direct", "formal", "brief", "detailed", "warm", "cautious", "bold", "plain", "vivid"]
