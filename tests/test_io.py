@@ -48,6 +48,9 @@ def test_a_model_save_that_fails_keeps_the_previous_model(tmp_path):
         def __init__(self, fail):
             self.fail = fail
 
+        def is_world_process_zero(self):
+            return True
+
         def save_model(self, folder):
             (tmp_path / "seen").write_text(folder)
             (Path(folder) / "model.safetensors").write_bytes(b"new")

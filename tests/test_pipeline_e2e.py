@@ -157,11 +157,14 @@ def test_same_params_and_seed_give_byte_identical_metrics_and_a_killed_training_
     stage.wait()
     left = sorted(p.name for p in checkpoints.glob("*/checkpoint-*"))
     assert left, "the kill came after training: no checkpoint to resume from"
-    run(["dvc", "repro"], root, env)
+    # --no-run-cache: DVC could otherwise restore the complete earlier run's outputs (same deps and params)
+    # instead of running the stage; here the point is the stage's own resume.
+    rerun = run(["dvc", "repro", "--no-run-cache"], root, env)
+    assert "training@chile" in ran(rerun), rerun[-2000:]  # re-executed, not restored
     runs = json.loads((root / "reports/metrics/04_training-chile.json").read_text())["runs"]
     expected = json.loads(first_outputs["reports/metrics/04_training-chile.json"])["runs"]
     resumed = [name for name, summary in runs.items() if summary["resumed_from_step"]]
-    assert resumed, f"no run resumed (checkpoints left by the kill: {left})"
+    assert resumed, f"no run resumed (checkpoints left by the kill: {left}; now: {sorted(checkpoints.rglob('checkpoint-*'))})"
     for name, summary in runs.items():  # resumed or not, every run ends where the uninterrupted one did
         for key, value in summary["test"].items():
             assert value == pytest.approx(expected[name]["test"][key], abs=1e-6), (name, key)
@@ -190,6 +193,8 @@ def test_an_arm_launched_in_two_processes_matches_one_process(project, tmp_path,
 
     root = tmp_path / "copy"
     shutil.copytree(project[0], root)  # a copy: the project's own outputs stay as dvc.lock has them
+    env = {**project[1], RUN_ROOT_ENV: str(root)}
+    run(["dvc", "repro"], root, env)  # restores what an earlier test's failing run removed (params out of range)
     monkeypatch.setenv(RUN_ROOT_ENV, str(root))
     params = root / "params.yaml"
     params.write_text(params.read_text().replace("disable_dropout: false", "disable_dropout: true"))  # per-process masks
