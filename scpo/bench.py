@@ -168,7 +168,6 @@ def train_worker(method: str, workdir: Path, cfg: dict[str, Any]) -> dict[str, A
                                       data_collator=ReleasedPathCollator(tokenizer.pad_token_id,
                                                                          bench.released_max_length),
                                       callbacks=[timer])
-        trainer._signature_columns = ["chosen_ids", "rejected_ids", "weight"]
     elif method in ("trl_defaults", "trl_no_checkpointing"):
         bf16_ok = torch.cuda.is_available() and torch.cuda.is_bf16_supported()
         extra = {} if bf16_ok else {"bf16": False}  # TRL's default bf16=True refuses to start without one

@@ -180,8 +180,8 @@ def parse_goqa(frame: pd.DataFrame, label: str) -> tuple[pd.DataFrame, pd.DataFr
         if not isinstance(question, str):
             raise DataValidationError(f"{label}: row {index}: field 'question' = {question!r} is not a string")
         if not isinstance(record.source, str) or not record.source:
-            shown = "is missing" if record.source is None or isinstance(record.source, float) else \
-                f"= {record.source!r} is not a string"
+            missing = record.source is None or (isinstance(record.source, float) and math.isnan(record.source))
+            shown = "is missing" if missing else f"= {record.source!r} is not a string"
             raise DataValidationError(f"{label}: row {index}: field 'source' {shown}")
         options = parse_options(record.options, label, index)
         selections = parse_selections(record.selections, len(options), label, index)

@@ -23,8 +23,8 @@ from transformers import PreTrainedModel, PreTrainedTokenizerBase
 from scpo import config, evaluation, io, paths, selection
 from scpo.config import TrainingConfig
 from scpo.scoring import load_reward_model, score_texts
-from scpo.trainer import (WeightedRewardTrainer, last_complete_checkpoint, model_card, preference_dataset,
-                          reward_config, run_fingerprint, save_model, shared_arguments, train_reward_model)
+from scpo.trainer import (WeightedRewardTrainer, model_card, preference_dataset, reward_config, run_fingerprint,
+                          save_model, shared_arguments, train_reward_model)
 
 
 def arm_pairs(arm: str, train_pairs: pd.DataFrame) -> pd.DataFrame:
@@ -50,9 +50,8 @@ def train_arm(pairs: pd.DataFrame, base_model: str, revision: str | None, traini
                                  max_length)
     fingerprint = run_fingerprint(reward_config(training, checkpoint_root, seed), dataset, base_model, training.lora())
     args = reward_config(training, checkpoint_root / fingerprint, seed)
-    checkpoint = last_complete_checkpoint(Path(args.output_dir))
-    run = train_reward_model(model, tokenizer, dataset, args, lora=training.lora())  # resumes from `checkpoint`
-    return run.model, tokenizer, run, int(checkpoint.name.split("-")[1]) if checkpoint else None
+    run = train_reward_model(model, tokenizer, dataset, args, lora=training.lora())  # resumes, if it can
+    return run.model, tokenizer, run, run.resumed_from_step
 
 
 def run_arm(arm: str, seed: int, pairs: pd.DataFrame, test_texts: pd.DataFrame, country: str, base_model: str,

@@ -171,10 +171,12 @@ def train_reward_model(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBas
                        lora: dict[str, Any] | None = None) -> WeightedRewardTrainer:
     """Fine-tune `model` in place on weighted pairs, resuming from the last checkpoint in `args.output_dir`.
 
-    Returns the trainer; its `state.log_history` holds the training curve.
+    Returns the trainer; its `state.log_history` holds the training curve, its `resumed_from_step` the
+    checkpoint step it resumed from (None for a fresh start).
     """
     trainer = reward_trainer(model, tokenizer, dataset, args, callbacks, lora)
     resume = last_complete_checkpoint(Path(args.output_dir))
+    trainer.resumed_from_step = int(resume.name.split("-")[1]) if resume else None
     trainer.train(resume_from_checkpoint=str(resume) if resume else None)
     return trainer
 

@@ -215,3 +215,10 @@ def test_distribution_similarity_uses_every_option():
     assert goqa.distribution_similarity(shares, equal).iloc[0] == pytest.approx(1.0)
     with pytest.raises(KeyError):
         goqa.distribution_similarity(shares, equal.iloc[:1])
+
+
+def test_a_number_as_source_is_named_as_such_not_as_missing():
+    frame = pd.DataFrame({"question": ["Q?"], "selections": ["defaultdict(<class 'list'>, {'Chile': [0.7, 0.3]})"],
+                          "options": ["['Yes', 'No']"], "source": [3.5]})
+    with pytest.raises(DataValidationError, match=r"row 1: field 'source' = 3.5 is not a string"):
+        goqa.parse_goqa(frame, "label")
