@@ -266,6 +266,50 @@ class BenchConfig:
                "a multiple of num_attention_heads", self.hidden_size)
 
 
+@dataclass(frozen=True)
+class DataEfficiencyConfig:
+    """Learning curves: arms trained on nested random subsets of each country's training pairs."""
+
+    fractions: tuple[float, ...]  # shares of a country's training pairs, each in (0, 1); 1.0 is stage 04's run
+    arms: tuple[str, ...]  # compared arms, each also in `arms` (their all-pairs point comes from stage 04)
+    subset_seed: int  # the subsets' permutation (offset by the run seed): nested within a run seed
+
+    def __post_init__(self) -> None:
+        _check(len(self.fractions) > 0 and all(0.0 < f < 1.0 for f in self.fractions), "fractions",
+               "a non-empty list of shares 0 < f < 1 (the full set is stage 04's run)", list(self.fractions))
+        _check(len(set(self.fractions)) == len(self.fractions), "fractions", "distinct shares", list(self.fractions))
+        _check(set(self.arms) == {"full", "scpo"}, "arms", "[full, scpo]", list(self.arms))
+
+
+@dataclass(frozen=True)
+class TradeoffConfig:
+    """The tau x beta grid of the study's Figure 3: each point trains SCPO with that tau and beta."""
+
+    taus: tuple[float, ...]  # 1.0: no filter
+    betas: tuple[float, ...]  # .inf: no weighting
+    countries: tuple[str, ...]  # slugs of `countries` (the study: Chile)
+
+    def __post_init__(self) -> None:
+        _check(len(self.taus) > 0 and all(0.0 < t <= 1.0 for t in self.taus), "taus",
+               "a non-empty list of 0 < tau <= 1", list(self.taus))
+        _check(len(self.betas) > 0 and all(b > 0.0 for b in self.betas), "betas",
+               "a non-empty list of beta > 0 (.inf: no weighting)", list(self.betas))
+        _check(len(set(self.taus)) == len(self.taus) and len(set(self.betas)) == len(self.betas), "taus",
+               "distinct values in taus and in betas", (list(self.taus), list(self.betas)))
+        _check(len(self.countries) > 0, "countries", "a non-empty list of country slugs", list(self.countries))
+
+
+@dataclass(frozen=True)
+class ControlsConfig:
+    """The shuffled-labels control: country labels permuted across the study countries' users."""
+
+    shuffle_seed: int  # offset by the run seed
+    arms: tuple[str, ...]  # arms retrained on the shuffled labels, each also in `arms`
+
+    def __post_init__(self) -> None:
+        _check(len(self.arms) > 0, "arms", "a non-empty list of arms", list(self.arms))
+
+
 SECTIONS: dict[str, type] = {
     "data": DataConfig,
     "simulation": SimulationConfig,
@@ -280,6 +324,9 @@ SECTIONS: dict[str, type] = {
     "arms": list,
     "seeds": list,
     "bench": BenchConfig,
+    "data_efficiency": DataEfficiencyConfig,
+    "tradeoff": TradeoffConfig,
+    "controls": ControlsConfig,
 }
 
 # The params sections each stage reads; `dvc.yaml` lists the same (a test keeps them equal).
@@ -289,6 +336,13 @@ STAGE_PARAMS: dict[str, tuple[str, ...]] = {
     "filter_weight": ("filtering", "weighting", "countries"),
     "training": ("scoring", "training", "launch", "evaluation", "countries", "arms", "seeds"),
     "bias_analysis": ("evaluation", "countries", "arms", "seeds"),
+    "data_efficiency": ("scoring", "training", "evaluation", "countries", "arms", "seeds", "data_efficiency"),
+    # A grid point reads only tradeoff.countries (its tau and beta come from the matrix), so growing the
+    # grid does not invalidate the points already run.
+    "tradeoff": ("scoring", "training", "evaluation", "countries", "seeds", "tradeoff.countries"),
+    "shuffled_labels": ("scoring", "training", "evaluation", "countries", "arms", "seeds", "controls"),
+    "figures": ("filtering", "weighting", "evaluation", "countries", "arms", "seeds", "data_efficiency",
+                "tradeoff", "controls"),
 }
 
 
@@ -306,6 +360,8 @@ def _build(cls: type, section: str, raw: Any) -> Any:
     for f in dataclasses.fields(cls):
         if f.type == "tuple[str, ...]":
             values[f.name] = _names(values[f.name], f"{section}.{f.name}")
+        elif f.type == "tuple[float, ...]":
+            values[f.name] = _numbers(values[f.name], f"{section}.{f.name}")
     if cls is GlobalRMConfig:
         values["training"] = _build(TrainingConfig, "global_rm.training", values["training"])
     for f in dataclasses.fields(cls):
@@ -336,6 +392,12 @@ def _names(value: Any, key: str) -> tuple[str, ...]:
     if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
         raise ConfigError(f"params: {key} = {value!r} is not a list of names")
     return tuple(value)
+
+
+def _numbers(value: Any, key: str) -> tuple[float, ...]:
+    if not isinstance(value, list) or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value):
+        raise ConfigError(f"params: {key} = {value!r} is not a list of numbers")
+    return tuple(float(v) for v in value)
 
 
 def _as_float(value: int | str, key: str) -> float:
@@ -407,7 +469,30 @@ def load_stage(stage: str, params_file: str | Path) -> dict[str, Any]:
         raise ConfigError(f"unknown stage '{stage}'; stages: {', '.join(STAGE_PARAMS)}")
     raw = read_params(params_file)
     loaded = {section: load_section(raw, section) for section in SECTIONS if section in raw}
-    missing = [section for section in STAGE_PARAMS[stage] if section not in loaded]
+    sections = stage_sections(stage)
+    missing = [section for section in sections if section not in loaded]
     if missing:
         raise ConfigError(f"params: missing section(s) {', '.join(missing)} needed by stage '{stage}'")
-    return {section: loaded[section] for section in STAGE_PARAMS[stage]}
+    check_across_sections(loaded)
+    return {section: loaded[section] for section in sections}
+
+
+def stage_sections(stage: str) -> tuple[str, ...]:
+    """The sections of `STAGE_PARAMS[stage]`; an entry 'section.key' (one key DVC tracks) counts as its section."""
+    return tuple(dict.fromkeys(entry.split(".")[0] for entry in STAGE_PARAMS[stage]))
+
+
+def check_across_sections(loaded: dict[str, Any]) -> None:
+    """Names one section takes from another must exist there (arms of the analyses, grid countries)."""
+    arms, countries = loaded.get("arms", ()), loaded.get("countries", {})
+    for section in ("data_efficiency", "controls"):
+        if section in loaded and "arms" in loaded:
+            extra = [arm for arm in loaded[section].arms if arm not in arms]
+            if extra:
+                raise ConfigError(f"params: {section}.arms: {', '.join(extra)} not in arms {list(arms)} "
+                                  "(the analysis compares with stage 04's runs of the same arms)")
+    if "tradeoff" in loaded and "countries" in loaded:
+        extra = [slug for slug in loaded["tradeoff"].countries if slug not in countries]
+        if extra:
+            raise ConfigError(f"params: tradeoff.countries: {', '.join(map(repr, extra))} not a slug of countries "
+                              f"({', '.join(countries)})")

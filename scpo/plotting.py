@@ -74,9 +74,118 @@ def accuracy_bars(results: pd.DataFrame, test_sets: list[str], models: list[str]
     return fig
 
 
-def cross_country_heatmap(matrix: pd.DataFrame, title: str) -> plt.Figure:
-    """Accuracy of each model (rows) on each country's held-out pairs (columns)."""
-    fig, ax = plt.subplots(figsize=(1.0 * matrix.shape[1] + 2, 0.5 * matrix.shape[0] + 1.5))
-    sns.heatmap(matrix, annot=True, fmt=".2f", cmap="vlag", center=0.0 if matrix.values.min() < 0 else None, ax=ax)
+def cross_country_heatmap(matrix: pd.DataFrame, title: str, sd: pd.DataFrame | None = None) -> plt.Figure:
+    """Accuracy of each model (rows) on each country's held-out pairs (columns); with `sd` (same shape:
+    the sd over seeds) each cell reads 'mean ± sd'."""
+    fig, ax = plt.subplots(figsize=(1.25 * matrix.shape[1] + 2, 0.6 * matrix.shape[0] + 1.5))
+    annot: bool | np.ndarray = True
+    if sd is not None:
+        annot = np.vectorize(lambda m, s: "" if not np.isfinite(m) else
+                             f"{m:.2f}" + (f"\n±{s:.2f}" if np.isfinite(s) else ""))(
+            matrix.to_numpy(dtype=float), sd.reindex_like(matrix).to_numpy(dtype=float))
+    sns.heatmap(matrix, annot=annot, fmt=".2f" if sd is None else "", cmap="vlag",
+                center=0.0 if np.nanmin(matrix.values) < 0 else None, ax=ax, annot_kws={"fontsize": 8})
     ax.set(xlabel="test pairs of country", ylabel="model", title=title)
+    return fig
+
+
+def learning_curves(curves: pd.DataFrame, global_accuracy: pd.Series, countries: list[str]) -> plt.Figure:
+    """Accuracy on all held-out pairs against training pairs (log x), one panel per country.
+
+    `curves` rows: country, arm, seed, trained, offered, accuracy_all. Solid: against the pairs each arm
+    trains on; dotted (scpo): against the pairs offered to it before its filter. Points are seed means,
+    error bars one sd over seeds; the dashed line is the untouched global RM (`global_accuracy` by country).
+    """
+    columns = min(4, len(countries))
+    rows = math.ceil(len(countries) / columns)
+    fig, axes = plt.subplots(rows, columns, figsize=(3.6 * columns, 3.0 * rows), squeeze=False, sharey=True)
+    for ax, country in zip(axes.flat, countries):
+        part = curves[curves.country == country]
+        for i, (arm, group) in enumerate(part.groupby("arm", sort=True)):
+            stats = group.groupby("fraction").agg(trained=("trained", "mean"), offered=("offered", "mean"),
+                                                  mean=("accuracy_all", "mean"), sd=("accuracy_all", "std"))
+            color = f"C{i}"
+            ax.errorbar(stats.trained, stats["mean"], yerr=stats.sd.fillna(0), marker="o", ms=3, capsize=2,
+                        color=color, label=f"{arm} (pairs trained on)")
+            if not np.allclose(stats.trained, stats.offered):
+                ax.plot(stats.offered, stats["mean"], ls=":", marker=".", color=color, label=f"{arm} (pairs offered)")
+        ax.axhline(global_accuracy[country], color="k", ls="--", lw=1, label="global RM")
+        ax.set_xscale("log")
+        ax.set(title=country, xlabel="training pairs (log)", ylabel="accuracy, all held-out pairs")
+    for ax in axes.flat[len(countries):]:
+        ax.set_visible(False)
+    axes.flat[0].legend(fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+def tradeoff_scatter(points: pd.DataFrame, best: int, configured: int | None, title: str) -> plt.Figure:
+    """The study's Figure 3: true-country (x) vs all-country (y) accuracy, log-log, one point per (tau, beta).
+
+    `points` rows: tau, beta, x_mean, x_sd, y_mean, y_sd (sd over seeds, drawn as error bars); colour is
+    tau, marker beta. `best` (circled red) and `configured` (params' tau and beta, a black square) index rows.
+    """
+    fig, ax = plt.subplots(figsize=(7.5, 5.5))
+    markers = dict(zip(sorted(points.beta.unique()), "os^Dvp*hX"))
+    taus = sorted(points.tau.unique())
+    palette = dict(zip(taus, sns.color_palette("viridis", len(taus))))
+    for row in points.itertuples():
+        ax.errorbar(row.x_mean, row.y_mean, xerr=0 if np.isnan(row.x_sd) else row.x_sd,
+                    yerr=0 if np.isnan(row.y_sd) else row.y_sd, fmt=markers[row.beta], color=palette[row.tau],
+                    ms=6, elinewidth=0.6, capsize=1.5, alpha=0.9)
+    chosen = points.loc[best]
+    ax.scatter([chosen.x_mean], [chosen.y_mean], s=320, facecolors="none", edgecolors="red", linewidths=2,
+               label=f"best: tau {chosen.tau:g}, beta {chosen.beta:g}", zorder=5)
+    if configured is not None:
+        here = points.loc[configured]
+        ax.scatter([here.x_mean], [here.y_mean], s=140, marker="s", facecolors="none", edgecolors="black",
+                   label=f"params: tau {here.tau:g}, beta {here.beta:g}", zorder=5)
+    for tau, color in palette.items():
+        ax.plot([], [], "o", color=color, label=f"tau {tau:g}" + (" (no filter)" if tau >= 1 else ""))
+    for beta, marker in markers.items():
+        ax.plot([], [], marker, color="grey", label=f"beta {beta:g}" + (" (no weights)" if np.isinf(beta) else ""))
+    scale = "log" if (points.x_mean > 0).all() and (points.y_mean > 0).all() else "linear"  # log of 0: no
+    ax.set_xscale(scale)
+    ax.set_yscale(scale)
+    ax.set(xlabel=f"true-country accuracy (pairs the global RM gets wrong), {scale}",
+           ylabel=f"all-country accuracy (all held-out pairs), {scale}", title=title)
+    ax.legend(fontsize=7, bbox_to_anchor=(1.02, 1), loc="upper left")
+    return fig
+
+
+def grouped_bars(frame: pd.DataFrame, x: str, y: str, hue: str, title: str, ylabel: str,
+                 hue_order: list[str] | None = None, order: list[str] | None = None,
+                 reference: float | None = None) -> plt.Figure:
+    """Bars of the seed mean of `y` by `x` and `hue`, error bars one sd over the rows (seeds) of each bar."""
+    fig, ax = plt.subplots(figsize=(max(6.0, 1.1 * frame[x].nunique() + 2), 3.8))
+    sns.barplot(data=frame, x=x, y=y, hue=hue, hue_order=hue_order, order=order, errorbar="sd", ax=ax)
+    if reference is not None:
+        ax.axhline(reference, color="k", lw=0.8)
+    ax.set(title=title, xlabel="", ylabel=ylabel)
+    ax.tick_params(axis="x", rotation=20)
+    ax.legend(fontsize=7)
+    return fig
+
+
+def facet_bars(frame: pd.DataFrame, x: str, y: str, hue: str, facet: str, title: str,
+               order: list[str] | None = None, hue_order: list[str] | None = None) -> plt.Figure:
+    """One panel of `grouped_bars` per value of `facet` (its own y axis), a zero line in each."""
+    values = list(dict.fromkeys(frame[facet]))
+    fig, axes = plt.subplots(1, len(values), figsize=(4.6 * len(values), 3.8), squeeze=False)
+    for ax, value in zip(axes[0], values):
+        sns.barplot(data=frame[frame[facet] == value], x=x, y=y, hue=hue, order=order, hue_order=hue_order,
+                    errorbar="sd", ax=ax)
+        ax.axhline(0.0, color="k", lw=0.8)
+        ax.set(title=str(value).replace("_", " "), xlabel="", ylabel=str(value).replace("_", " "))
+        ax.legend(fontsize=7)
+    fig.suptitle(title, fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def message_figure(message: str) -> plt.Figure:
+    """A small figure that only says `message` (a figure that does not apply to this run)."""
+    fig, ax = plt.subplots(figsize=(5, 1.2))
+    ax.text(0.5, 0.5, message, ha="center", va="center")
+    ax.set_axis_off()
     return fig

@@ -9,8 +9,20 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 
+import pandas as pd
 import torch
 from torch import Tensor
+
+
+def with_global_rewards(pairs: pd.DataFrame, global_score: pd.Series) -> pd.DataFrame:
+    """`pairs` with `global_chosen` (r+) and `global_rejected` (r-) looked up in the global RM's score per
+    utterance id (stage 02's `utterance_scores`, indexed by utterance_id)."""
+    missing = ~pairs.chosen_id.isin(global_score.index) | ~pairs.rejected_id.isin(global_score.index)
+    if missing.any():
+        raise KeyError(f"{int(missing.sum())} pairs have utterances the global RM did not score, "
+                       f"e.g. pair {pairs.pair_id[missing].iloc[0]}")
+    return pairs.assign(global_chosen=global_score.loc[pairs.chosen_id].to_numpy(),
+                        global_rejected=global_score.loc[pairs.rejected_id].to_numpy())
 
 
 def disagreement_mask(global_chosen: Tensor, global_rejected: Tensor, tau: float) -> Tensor:

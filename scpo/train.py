@@ -55,10 +55,10 @@ def train_arm(pairs: pd.DataFrame, base_model: str, revision: str | None, traini
 
 
 def run_arm(arm: str, seed: int, pairs: pd.DataFrame, test_texts: pd.DataFrame, country: str, base_model: str,
-            revision: str | None, training: TrainingConfig, max_length: int, batch_size: int, model_dir: Path,
+            revision: str | None, training: TrainingConfig, max_length: int, batch_size: int, model_dir: Path | None,
             checkpoint_root: Path, trust_remote_code: bool = False) -> tuple[pd.Series, dict, list[dict]]:
-    """Train `arm` for `country` on this seed's pairs, score `test_texts` (every held-out text, all countries:
-    utterance_id, prompt, response) in eval mode, and save the model with its card (HF format) to `model_dir`.
+    """Train `arm` for `country` on this seed's pairs, score `test_texts` (held-out texts: utterance_id, prompt,
+    response) in eval mode, and save the model with its card (HF format) to `model_dir` (None: not saved).
     Returns (scores by utterance id, run summary, training log)."""
     train_pairs = pairs[(pairs.country == country) & (pairs.split == "train")]
     chosen = arm_pairs(arm, train_pairs)
@@ -77,7 +77,8 @@ def run_arm(arm: str, seed: int, pairs: pd.DataFrame, test_texts: pd.DataFrame, 
              "fine-tuning": f"LoRA {training.lora()} (this folder holds the adapter; load it on the base model "
                             "with peft's AutoPeftModelForSequenceClassification)" if training.lora() else "full",
              "arm definition": f"filtered={selection.ARMS[arm][0]}, weights={selection.ARMS[arm][1] or 'none'}"}
-    save_model(run, model_dir, model_card(f"{country} reward model ({arm}, seed {seed})", facts, run.args, report))
+    if model_dir is not None:
+        save_model(run, model_dir, model_card(f"{country} reward model ({arm}, seed {seed})", facts, run.args, report))
     if run.is_world_process_zero():
         shutil.rmtree(run.args.output_dir, ignore_errors=True)  # saved: its checkpoints are no longer needed
     return scores, summary, run.state.log_history
@@ -86,19 +87,38 @@ def run_arm(arm: str, seed: int, pairs: pd.DataFrame, test_texts: pd.DataFrame, 
 def stage_inputs(seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
     """What stage 04 trains and scores for a run seed: stage 03's pairs, and every held-out text of every
     country (GlobalOpinionQA: every option of the test questions)."""
-    pairs = io.read_table(paths.seed_dir("03_filter_weight", seed) / "pairs.parquet")
+    return io.read_table(paths.seed_dir("03_filter_weight", seed) / "pairs.parquet"), held_out_texts(seed)
+
+
+def held_out_texts(seed: int) -> pd.DataFrame:
+    """Every held-out text of a run seed (stage 01's utterances of the test split)."""
     texts = io.read_table(paths.seed_dir("01_data", seed) / "utterances.parquet")
-    return pairs, texts[texts.split == "test"]
+    return texts[texts.split == "test"]
+
+
+def configured_arm(cfg: dict[str, Any], country: str, seed: int, arm: str, pairs: pd.DataFrame,
+                   test_texts: pd.DataFrame, model_dir: Path | None,
+                   checkpoint_root: Path) -> tuple[pd.Series, dict, list[dict]]:
+    """`run_arm` with the scoring, training and evaluation settings of `cfg` (a stage's sections): every
+    stage that trains (04 and the analyses) trains through here, so their runs differ only in the pairs."""
+    scoring = cfg["scoring"]
+    return run_arm(arm, seed, pairs, test_texts, cfg["countries"][country], paths.global_rm_source(scoring.model, seed),
+                   scoring.revision, cfg["training"], scoring.max_length, cfg["evaluation"].batch_size,
+                   model_dir, checkpoint_root, scoring.trust_remote_code)
 
 
 def stage_arm(cfg: dict[str, Any], country: str, seed: int, arm: str) -> tuple[pd.Series, dict, list[dict]]:
     """`run_arm` with stage 04's settings (`cfg` from `config.load_stage("training", ...)`) and paths."""
     pairs, test_texts = stage_inputs(seed)
-    scoring = cfg["scoring"]
-    return run_arm(arm, seed, pairs, test_texts, cfg["countries"][country], paths.global_rm_source(scoring.model, seed),
-                   scoring.revision, cfg["training"], scoring.max_length, cfg["evaluation"].batch_size,
-                   paths.artifact_dir("04_training", country) / f"seed{seed}" / arm / "model",
-                   paths.artifact_dir("checkpoints", country), scoring.trust_remote_code)
+    return configured_arm(cfg, country, seed, arm, pairs, test_texts,
+                          paths.artifact_dir("04_training", country) / f"seed{seed}" / arm / "model",
+                          paths.artifact_dir("checkpoints", country))
+
+
+def country_test_texts(pairs: pd.DataFrame, test_texts: pd.DataFrame, country: str) -> pd.DataFrame:
+    """The held-out texts of `country`'s test pairs: what an analysis that evaluates on one country scores."""
+    test = pairs[(pairs.split == "test") & (pairs.country == country)]
+    return test_texts[test_texts.utterance_id.isin(set(test.chosen_id) | set(test.rejected_id))]
 
 
 def launch_stage_arm(command: str, params_file: Path, country: str, seed: int, arm: str,

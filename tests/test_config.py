@@ -43,7 +43,7 @@ def setter(dotted: str, value):
 @pytest.mark.parametrize("stage", list(config.STAGE_PARAMS))
 def test_every_stage_loads_from_the_repo_params(stage):
     loaded = load_stage(stage, PARAMS_FILE)
-    assert tuple(loaded) == config.STAGE_PARAMS[stage]
+    assert tuple(loaded) == config.stage_sections(stage)
     for section, value in loaded.items():
         expected = config.SECTIONS[section]
         if section == "countries":
@@ -276,5 +276,9 @@ def test_country_slugs_are_validated(tmp_path, countries, message):
 
 def test_valid_country_slugs_keep_exact_names(tmp_path):
     countries = {"south_africa": "South Africa", "usa2": "United States"}
-    path = write_params(tmp_path, setter("countries", countries))
+    path = write_params(tmp_path, lambda raw: (setter("countries", countries)(raw),
+                                               setter("tradeoff.countries", ["usa2"])(raw)))
     assert load_stage("bias_analysis", path)["countries"] == countries
+    left = write_params(tmp_path, setter("countries", countries))  # the grid still names chile: said early
+    with pytest.raises(ConfigError, match=re.escape("tradeoff.countries: 'chile' not a slug of countries (south_africa, usa2)")):
+        load_stage("data", left)

@@ -6,14 +6,16 @@ import re
 import pytest
 import yaml
 
-from scpo.config import STAGE_PARAMS, load_stage
+from scpo.config import STAGE_PARAMS, load_stage, stage_sections
 from scpo.paths import ROOT
 
 DVC = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
 NOTEBOOK_STAGES = {
     "data": "01_data", "global_scoring": "02_global_scoring", "filter_weight": "03_filter_weight",
-    "training": "04_training", "bias_analysis": "05_bias_analysis",
+    "training": "04_training", "bias_analysis": "05_bias_analysis", "data_efficiency": "06_data_efficiency",
+    "shuffled_labels": "07_shuffled_labels", "figures": "08_figures",
 }
+MODULE_STAGES = {"tradeoff": "tradeoff"}  # stage -> the scpo module its command runs (python -m scpo.<module>)
 
 
 def stage_body(name):
@@ -28,7 +30,7 @@ def notebook_source(notebook):
 def test_every_notebook_has_a_stage_named_after_it():
     notebooks = {p.stem for p in (ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb")}
     assert notebooks == set(NOTEBOOK_STAGES.values())
-    assert set(DVC) == set(NOTEBOOK_STAGES) | {"notebook_sources"}
+    assert set(DVC) == set(NOTEBOOK_STAGES) | set(MODULE_STAGES) | {"notebook_sources"}
 
 
 @pytest.mark.parametrize("stage,notebook", NOTEBOOK_STAGES.items())
@@ -50,22 +52,42 @@ def test_stage_runs_the_canonical_copy_and_passes_only_declared_parameters(stage
     assert set(re.findall(r"-p (\w+) ", body["cmd"] + " ")) <= declared
 
 
-@pytest.mark.parametrize("stage,notebook", NOTEBOOK_STAGES.items())
-def test_every_imported_scpo_module_is_a_dependency(stage, notebook):
-    source = notebook_source(notebook)
+def imported_modules(source):
     imported = set()
     for line in re.findall(r"from scpo import ([\w, ]+)", source):
         imported |= {name.strip() for name in line.split(",")}
-    deps = set(stage_body(stage)["deps"])
     for module in list(imported):  # the modules these import are dependencies too
         text = (ROOT / "scpo" / f"{module}.py").read_text()
         imported |= set(re.findall(r"^from scpo\.(\w+) import", text, re.M))
         imported |= {n.strip() for line in re.findall(r"^from scpo import ([\w, ]+)", text, re.M)
                      for n in line.split(",")}
+    return imported
+
+
+@pytest.mark.parametrize("stage,notebook", NOTEBOOK_STAGES.items())
+def test_every_imported_scpo_module_is_a_dependency(stage, notebook):
+    imported = imported_modules(notebook_source(notebook))
+    deps = set(stage_body(stage)["deps"])
     missing = {m for m in imported - {"paths"} if f"scpo/{m}.py" not in deps}
     if stage == "data":  # the embedded generator is the data stage's templated input (${data.input})
         missing -= {"embedded"}
     assert not missing, f"{stage}: add {sorted(missing)} to deps"
+
+
+@pytest.mark.parametrize("stage,module", MODULE_STAGES.items())
+def test_module_stages_declare_their_params_and_every_imported_module(stage, module):
+    body = DVC[stage]
+    assert f"python -m scpo.{module} --params params.yaml" in body["cmd"]
+    assert tuple(body["params"]) == STAGE_PARAMS[stage]
+    assert f'config.load_stage("{stage}"' in (ROOT / "scpo" / f"{module}.py").read_text()
+    imported = imported_modules((ROOT / "scpo" / f"{module}.py").read_text()) | {module}
+    missing = {m for m in imported - {"paths"} if f"scpo/{m}.py" not in body["deps"]}
+    assert not missing, f"{stage}: add {sorted(missing)} to deps"
+
+
+def test_the_grid_stage_runs_every_point_of_params():
+    assert DVC["tradeoff"]["matrix"] == {"tau": "${tradeoff.taus}", "beta": "${tradeoff.betas}"}
+    assert "--tau ${item.tau} --beta ${item.beta}" in DVC["tradeoff"]["cmd"]
 
 
 def test_canonical_stage_covers_every_notebook():
@@ -75,7 +97,7 @@ def test_canonical_stage_covers_every_notebook():
 
 def test_repo_params_load_for_every_stage():
     for stage in STAGE_PARAMS:
-        assert set(load_stage(stage, ROOT / "params.yaml")) == set(STAGE_PARAMS[stage])
+        assert set(load_stage(stage, ROOT / "params.yaml")) == set(stage_sections(stage))
 
 
 def test_dvc_analytics_disabled():

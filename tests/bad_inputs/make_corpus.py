@@ -193,6 +193,12 @@ PARAMS_CASES = [  # (name, dotted key to set, value, expected fragments); applie
     ("params_test_size_one", "data.test_size", 1.0, ["data.test_size = 1.0 is out of range; allowed: 0 < test_size < 1"]),
     ("params_arm_typo", "arms", ["full", "scpoo"], ["unknown arm(s) 'scpoo' (did you mean 'scpo'?)"]),
     ("params_dataset_unknown", "data.dataset", "opinionqa", ["data.dataset = 'opinionqa' is out of range; allowed: prism | goqa"]),
+    ("params_fraction_one", "data_efficiency.fractions", [0.25, 1.0],
+     ["data_efficiency.fractions = [0.25, 1.0] is out of range; allowed: a non-empty list of shares 0 < f < 1"]),
+    ("params_fractions_text", "data_efficiency.fractions", "half", ["data_efficiency.fractions = 'half' is not a list of numbers"]),
+    ("params_grid_tau_above_one", "tradeoff.taus", [0.7, 1.2], ["tradeoff.taus = [0.7, 1.2] is out of range"]),
+    ("params_grid_country_unknown", "tradeoff.countries", ["chili"], ["tradeoff.countries: 'chili' not a slug of countries"]),
+    ("params_control_arm_not_trained", "controls.arms", ["full", "scpoo"], ["controls.arms: scpoo not in arms"]),
     ("simulated_user_scale_zero", "simulation.user_scale", 0, ["simulation.user_scale = 0.0 is out of range"]),
     ("simulated_extreme_share_above_one", "simulation.extreme_share", 1.2, ["simulation.extreme_share = 1.2 is out of range"]),
 ]

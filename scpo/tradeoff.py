@@ -1,0 +1,78 @@
+"""One point of the tau x beta grid (the study's Figure 3): SCPO retrained with that tau and beta.
+
+`python -m scpo.tradeoff --tau T --beta B --out FILE` is the `tradeoff@<tau>-<beta>` stage: for every
+country of `tradeoff.countries` and every run seed it recomputes the filter and the weights from the
+global RM's rewards (stage 02's scores of stage 01's pairs: not stage 03's filter, so changing
+filtering.tau or weighting.beta does not re-run the grid) with T and B, trains through `train.configured_arm` with the
+training settings of every other arm, and writes the country's accuracy on its disagreement pairs
+("true-country", the x axis) and on all its pairs ("all-country", the y axis). DVC caches each point.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from scpo import config, io, paths, selection, train
+
+
+def point_pairs(pairs: pd.DataFrame, tau: float, beta: float) -> pd.DataFrame:
+    """`pairs` (with global_chosen, global_rejected) with `keep` and `weight` for tau and beta, as stage 03
+    computes them (and its `inverse_weight`, so every arm's columns are there)."""
+    chosen, rejected = io.as_tensor(pairs.global_chosen), io.as_tensor(pairs.global_rejected)
+    return pairs.assign(keep=selection.disagreement_mask(chosen, rejected, tau).numpy(),
+                        weight=selection.pair_weights(chosen, rejected, beta).numpy(),
+                        inverse_weight=selection.inverse_weights(chosen, rejected).numpy())
+
+
+def beta_label(beta: float) -> str | float:
+    """beta as JSON holds it: a number, or "inf" (JSON has no infinity)."""
+    return beta if math.isfinite(beta) else "inf"
+
+
+def run_point(cfg: dict[str, Any], tau: float, beta: float) -> list[dict[str, Any]]:
+    """One row per (country, run seed): the training pairs kept and the test accuracies of SCPO at (tau, beta)."""
+    rows = []
+    for seed in cfg["seeds"]:
+        pairs = io.read_table(paths.seed_dir("01_data", seed) / "pairs.parquet")
+        scores = io.read_table(paths.seed_dir("02_global_scoring", seed) / "utterance_scores.parquet")
+        pairs = point_pairs(selection.with_global_rewards(pairs, scores.set_index("utterance_id").global_score), tau, beta)
+        test_texts = train.held_out_texts(seed)
+        for slug in cfg["tradeoff"].countries:
+            name = cfg["countries"][slug]
+            kept = int(pairs[(pairs.country == name) & (pairs.split == "train")].keep.sum())
+            if kept == 0:
+                raise config.ConfigError(f"params: tradeoff point tau = {tau}, beta = {beta} keeps none of "
+                                         f"{name}'s training pairs; drop this tau from tradeoff.taus")
+            _, summary, _ = train.configured_arm(cfg, slug, seed, "scpo", pairs,
+                                                 train.country_test_texts(pairs, test_texts, name), None,
+                                                 paths.artifact_dir("checkpoints", "tradeoff", slug))
+            rows.append({"country": name, "seed": seed, "train_pairs": summary["train_pairs"],
+                         "country_train_pairs": summary["country_train_pairs"],
+                         "mean_train_weight": summary["mean_train_weight"]} | summary["test"])
+    return rows
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m scpo.tradeoff`: one grid point of the trade-off (a `tradeoff@<tau>-<beta>` stage)."""
+    parser = argparse.ArgumentParser(prog="python -m scpo.tradeoff", description=main.__doc__)
+    parser.add_argument("--params", type=Path, default=Path("params.yaml"))
+    parser.add_argument("--tau", type=float, required=True)
+    parser.add_argument("--beta", type=float, required=True)
+    parser.add_argument("--out", type=Path, required=True)
+    args = parser.parse_args(argv)
+    cfg = config.load_stage("tradeoff", paths.run_root() / args.params)
+    if not 0.0 < args.tau <= 1.0 or not args.beta > 0.0:
+        raise config.ConfigError(f"--tau {args.tau} --beta {args.beta}: need 0 < tau <= 1 and beta > 0")
+    rows = run_point(cfg, args.tau, args.beta)
+    io.write_json({"tau": args.tau, "beta": beta_label(args.beta), "runs": rows}, paths.run_root() / args.out)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
