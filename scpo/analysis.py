@@ -60,8 +60,9 @@ EFFICIENCY_DEFINITIONS = {
                    "reach that accuracy (first crossing of the seed-mean learning curve, interpolated in log pairs)",
     "offered_ratio": "the same, counting the pairs offered to SCPO (before its filter), i.e. the pairs someone "
                      "had to annotate",
-    "gain_per_pair_ratio": "SCPO's accuracy gain over the global RM per training pair ÷ full fine-tuning's, "
-                           "with all pairs offered",
+    "gain_per_pair_ratio": "SCPO's accuracy gain over the global RM per training pair ÷ full fine-tuning's, with all "
+                           "pairs offered (over seeds: the ratio of the mean gains per pair; undefined where full "
+                           "fine-tuning gains nothing, as a ratio of a tiny gain would say nothing)",
 }
 
 
@@ -89,7 +90,15 @@ def efficiency_summary(curves: pd.DataFrame, global_accuracy: float, full: str =
             "full_pairs_to_target": full_pairs, "scpo_pairs_to_target": scpo_pairs,
             "pairs_ratio": full_pairs / scpo_pairs, "scpo_offered_to_target": scpo_offered,
             "offered_ratio": full_pairs / scpo_offered,
+            "full_gain_per_1000_pairs": 1000 * gain[full], "scpo_gain_per_1000_pairs": 1000 * gain[scpo],
             "gain_per_pair_ratio": gain[scpo] / gain[full] if gain[full] > 0 else math.nan}
+
+
+def ratio_of_means(numerator: Sequence[float], denominator: Sequence[float]) -> float:
+    """mean(numerator) / mean(denominator), NaN unless the denominator's mean is positive (a ratio of seed
+    means, not a mean of per-seed ratios, which explode where one seed's denominator is near 0)."""
+    bottom = float(np.mean(denominator))
+    return float(np.mean(numerator)) / bottom if bottom > 0 else math.nan
 
 
 # --- the tau x beta trade-off ----------------------------------------------------------------------

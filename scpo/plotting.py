@@ -9,11 +9,24 @@ import matplotlib
 
 matplotlib.use("Agg")  # headless: papermill and CI have no display
 import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.ticker import LogLocator, NullFormatter, ScalarFormatter  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 
 from scpo.io import atomic_path  # noqa: E402
+
+
+def plain_log_axis(axis) -> None:
+    """A log axis labelled 0.5, 100, 200 rather than 5 x 10^1, without overlapping labels: ticks at 1, 2, 5
+    per decade, or at every digit when the data span less than a factor of 3. Call after plotting."""
+    low, high = sorted(abs(v) for v in axis.get_view_interval())
+    narrow = low > 0 and high / low < 3
+    axis.set_major_locator(LogLocator(base=10, subs=tuple(np.arange(1.0, 10.0)) if narrow else (1.0, 2.0, 5.0)))
+    formatter = ScalarFormatter()
+    formatter.set_scientific(False)
+    axis.set_major_formatter(formatter)
+    axis.set_minor_formatter(NullFormatter())
 
 
 def save(fig: plt.Figure, path: Path) -> Path:
@@ -98,7 +111,7 @@ def learning_curves(curves: pd.DataFrame, global_accuracy: pd.Series, countries:
     """
     columns = min(4, len(countries))
     rows = math.ceil(len(countries) / columns)
-    fig, axes = plt.subplots(rows, columns, figsize=(3.6 * columns, 3.0 * rows), squeeze=False, sharey=True)
+    fig, axes = plt.subplots(rows, columns, figsize=(max(3.8 * columns, 5.5), 3.2 * rows), squeeze=False, sharey=True)
     for ax, country in zip(axes.flat, countries):
         part = curves[curves.country == country]
         for i, (arm, group) in enumerate(part.groupby("arm", sort=True)):
@@ -111,6 +124,7 @@ def learning_curves(curves: pd.DataFrame, global_accuracy: pd.Series, countries:
                 ax.plot(stats.offered, stats["mean"], ls=":", marker=".", color=color, label=f"{arm} (pairs offered)")
         ax.axhline(global_accuracy[country], color="k", ls="--", lw=1, label="global RM")
         ax.set_xscale("log")
+        plain_log_axis(ax.xaxis)
         ax.set(title=country, xlabel="training pairs (log)", ylabel="accuracy, all held-out pairs")
     for ax in axes.flat[len(countries):]:
         ax.set_visible(False)
@@ -147,6 +161,9 @@ def tradeoff_scatter(points: pd.DataFrame, best: int, configured: int | None, ti
     scale = "log" if (points.x_mean > 0).all() and (points.y_mean > 0).all() else "linear"  # log of 0: no
     ax.set_xscale(scale)
     ax.set_yscale(scale)
+    if scale == "log":
+        plain_log_axis(ax.xaxis)
+        plain_log_axis(ax.yaxis)
     ax.set(xlabel=f"true-country accuracy (pairs the global RM gets wrong), {scale}",
            ylabel=f"all-country accuracy (all held-out pairs), {scale}", title=title)
     ax.legend(fontsize=7, bbox_to_anchor=(1.02, 1), loc="upper left")

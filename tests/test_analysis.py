@@ -169,3 +169,8 @@ def test_mean_sd_and_the_gallery_page():
     assert gallery.mean_sd([float("nan"), None]) == "n/a"
     page = gallery.markdown("Figures", "intro", [gallery.Entry("A", "figures/a.png", "reads 0.5", ("tables/a.md",))])
     assert "## A" in page and "![A](figures/a.png)" in page and "[tables/a.md](tables/a.md)" in page
+
+
+def test_ratio_of_means_is_undefined_without_a_positive_denominator():
+    assert analysis.ratio_of_means([2.0, 4.0], [1.0, 2.0]) == 2.0
+    assert math.isnan(analysis.ratio_of_means([1.0, 2.0], [0.001, -0.001]))  # not a ratio in the thousands

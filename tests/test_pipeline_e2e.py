@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -10,6 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
+import yaml
 
 from scpo.paths import ROOT, RUN_ROOT_ENV
 from scpo.profile import write_profile
@@ -25,7 +27,9 @@ def ran(output):
     return {line.split("'")[1] for line in output.splitlines() if line.startswith("Running stage")}
 
 
-TOKEN = "hf_scpoTestTokenNeverWritten0123456789"  # a fake hub token in the environment of every run
+TOKEN = "hf_scpoTestTokenNeverWritten0123456789"
+GRID = {"tradeoff@0.7-1.1", "tradeoff@0.7-inf", "tradeoff@1.0-1.1", "tradeoff@1.0-inf"}  # tests/tiny_profile.yaml
+AFTER_TRAINING = {"bias_analysis", "data_efficiency@chile", "shuffled_labels@chile", "figures"}  # a fake hub token in the environment of every run
 
 
 def scratch_project(root):
@@ -58,7 +62,8 @@ def project(tmp_path_factory):
 def test_every_stage_runs_and_writes_its_outputs(project):
     root, _, first, _ = project
     assert ran(first) == {"notebook_sources", "data@0", "data@1", "global_scoring@0", "global_scoring@1",
-                          "filter_weight@0", "filter_weight@1", "training@chile", "bias_analysis"}
+                          "filter_weight@0", "filter_weight@1", "training@chile", "bias_analysis",
+                          "data_efficiency@chile", "shuffled_labels@chile", "figures", *GRID}
     for seed in (0, 1):
         for arm in ("full", "filter", "weight", "scpo", "inverse"):
             assert (root / f"artifacts/04_training/chile/seed{seed}/{arm}/model/config.json").is_file()
@@ -73,7 +78,41 @@ def test_every_stage_runs_and_writes_its_outputs(project):
     assert report["macro"]["global:disagreement"]["mean"] == 0.0
     results = (root / "reports/tables/05_results.md").read_text()
     assert results.count("| Chile |") == 5 and "Edited ratio" in results  # 4 test sets + edited ratio
-    assert not list((root / "artifacts/checkpoints").glob("*/*")), "finished runs leave no checkpoints"
+    assert not list((root / "artifacts/checkpoints").rglob("checkpoint-*")), "finished runs leave no checkpoints"
+
+
+def test_the_gallery_shows_every_figure_it_reads_and_every_figure_exists(project):
+    root = project[0]
+    page = (root / "reports/README.md").read_text()
+    linked = re.findall(r"!\[[^]]*\]\(([^)]+)\)", page) + re.findall(r"\]\(((?:tables|metrics|figures)/[^)]+)\)", page)
+    assert {"figures/05_accuracy.png", "figures/05_cross_country_delta.png", "figures/05_benign_divergent.png",
+            "figures/08_data_efficiency.png", "figures/08_tradeoff.png", "figures/08_shuffled_labels.png",
+            "figures/08_planted_truth.png"} <= set(linked)
+    for link in linked:
+        assert (root / "reports" / link).is_file(), f"reports/README.md links {link}, which is not there"
+    numbers = json.loads((root / "reports/metrics/08_figures.json").read_text())
+    assert set(numbers) == {"data_efficiency", "tradeoff", "shuffled_labels", "planted_truth"}
+    assert len(numbers["tradeoff"]["points"]) == 4
+    curves = json.loads((root / "reports/metrics/06_data_efficiency-chile.json").read_text())["curves"]
+    assert {(c["arm"], c["fraction"]) for c in curves} == {(a, f) for a in ("full", "scpo") for f in (0.5, 1.0)}
+    for table in ("03_examples_filtering-seed0.md", "03_examples_weighting-seed0.md", "08_controls.md",
+                  "08_data_efficiency.md", "08_tradeoff.md"):
+        assert "| " in (root / "reports/tables" / table).read_text()
+
+
+def test_growing_the_grid_runs_only_the_new_points(project):
+    root, env, _, _ = project
+    params = root / "params.yaml"
+    original = params.read_text()
+    raw = yaml.safe_load(original)
+    raw["tradeoff"]["taus"] = [0.7, 0.9, 1.0]
+    params.write_text(yaml.safe_dump(raw, sort_keys=False))
+    try:
+        assert ran(run(["dvc", "repro"], root, env)) == {"tradeoff@0.9-1.1", "tradeoff@0.9-inf", "figures"}
+        assert len(json.loads((root / "reports/metrics/08_figures.json").read_text())["tradeoff"]["points"]) == 6
+    finally:
+        params.write_text(original)
+        run(["dvc", "repro"], root, env)  # back to the profile's grid: the figures stage re-runs from cache
 
 
 def test_arms_share_every_training_argument(project):
@@ -111,15 +150,16 @@ def test_changing_beta_reruns_weighting_and_after_but_not_data_or_scoring(projec
     root, env, _, _ = project
     params = root / "params.yaml"
     params.write_text(params.read_text().replace("beta: 1.1", "beta: 0.5"))
+    # The grid points recompute the filter and weights themselves: beta does not touch them.
     assert ran(run(["dvc", "repro"], root, env)) == {"filter_weight@0", "filter_weight@1", "training@chile",
-                                                     "bias_analysis"}
+                                                     *AFTER_TRAINING}
 
 
 def test_changing_the_learning_rate_reruns_every_trained_arm(project):
     root, env, _, _ = project
     params = root / "params.yaml"
     params.write_text(params.read_text().replace("learning_rate: 0.0002", "learning_rate: 0.0003"))
-    assert ran(run(["dvc", "repro"], root, env)) == {"training@chile", "bias_analysis"}
+    assert ran(run(["dvc", "repro"], root, env)) == {"training@chile", *AFTER_TRAINING, *GRID}
     lock = (root / "dvc.lock").read_text()
     assert "learning_rate: 0.0003" in lock
 
