@@ -14,7 +14,9 @@ import yaml
 from scpo.paths import ROOT, RUN_ROOT_ENV
 from scpo.profile import merged
 
-STAGES = {"notebook_sources", "data@0", "global_scoring@0", "filter_weight@0", "training@chile", "bias_analysis"}
+STAGES = {"notebook_sources", "data@0", "global_scoring@0", "filter_weight@0", "training@chile", "bias_analysis",
+          "data_efficiency@chile", "shuffled_labels@chile", "figures",
+          "tradeoff@0.7-1.1", "tradeoff@0.7-inf", "tradeoff@1.0-1.1", "tradeoff@1.0-inf"}  # the tiny profile's grid
 
 
 def repro(root):
@@ -51,6 +53,7 @@ def test_every_stage_runs_on_the_fixture(project):
         assert (root / f"artifacts/04_training/chile/seed0/{arm}/model/config.json").is_file()
     results = (root / "reports/tables/05_results.md").read_text()
     assert "| Chile |" in results and "Edited ratio" in results
+    assert "## The tau × beta trade-off" in (root / "reports/README.md").read_text()
 
 
 def test_data_metrics_count_what_was_dropped(project):
