@@ -171,13 +171,10 @@ def tradeoff_scatter(points: pd.DataFrame, best: int, configured: int | None, ti
 
 
 def grouped_bars(frame: pd.DataFrame, x: str, y: str, hue: str, title: str, ylabel: str,
-                 hue_order: list[str] | None = None, order: list[str] | None = None,
-                 reference: float | None = None) -> plt.Figure:
+                 hue_order: list[str] | None = None, order: list[str] | None = None) -> plt.Figure:
     """Bars of the seed mean of `y` by `x` and `hue`, error bars one sd over the rows (seeds) of each bar."""
     fig, ax = plt.subplots(figsize=(max(6.0, 1.1 * frame[x].nunique() + 2), 3.8))
     sns.barplot(data=frame, x=x, y=y, hue=hue, hue_order=hue_order, order=order, errorbar="sd", ax=ax)
-    if reference is not None:
-        ax.axhline(reference, color="k", lw=0.8)
     ax.set(title=title, xlabel="", ylabel=ylabel)
     ax.tick_params(axis="x", rotation=20)
     ax.legend(fontsize=7)

@@ -13,6 +13,8 @@ import pandas as pd
 import torch
 from torch import Tensor
 
+from scpo.io import as_tensor
+
 
 def with_global_rewards(pairs: pd.DataFrame, global_score: pd.Series) -> pd.DataFrame:
     """`pairs` with `global_chosen` (r+) and `global_rejected` (r-) looked up in the global RM's score per
@@ -23,6 +25,17 @@ def with_global_rewards(pairs: pd.DataFrame, global_score: pd.Series) -> pd.Data
                        f"e.g. pair {pairs.pair_id[missing].iloc[0]}")
     return pairs.assign(global_chosen=global_score.loc[pairs.chosen_id].to_numpy(),
                         global_rejected=global_score.loc[pairs.rejected_id].to_numpy())
+
+
+def filter_and_weight(pairs: pd.DataFrame, tau: float, beta: float) -> pd.DataFrame:
+    """`pairs` (with `global_chosen`, `global_rejected`) with every column an arm selects by: `agreement` (F),
+    `keep` (the filter at tau), `weight` (SCPO's, at beta) and `inverse_weight` (the released, unused ablation).
+    Stage 03 and every trade-off grid point compute them here."""
+    chosen, rejected = as_tensor(pairs.global_chosen), as_tensor(pairs.global_rejected)
+    return pairs.assign(agreement=agreement(chosen, rejected).numpy(),
+                        keep=disagreement_mask(chosen, rejected, tau).numpy(),
+                        weight=pair_weights(chosen, rejected, beta).numpy(),
+                        inverse_weight=inverse_weights(chosen, rejected).numpy())
 
 
 def disagreement_mask(global_chosen: Tensor, global_rejected: Tensor, tau: float) -> Tensor:

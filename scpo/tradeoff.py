@@ -16,18 +16,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
-
 from scpo import config, io, paths, selection, train
-
-
-def point_pairs(pairs: pd.DataFrame, tau: float, beta: float) -> pd.DataFrame:
-    """`pairs` (with global_chosen, global_rejected) with `keep` and `weight` for tau and beta, as stage 03
-    computes them (and its `inverse_weight`, so every arm's columns are there)."""
-    chosen, rejected = io.as_tensor(pairs.global_chosen), io.as_tensor(pairs.global_rejected)
-    return pairs.assign(keep=selection.disagreement_mask(chosen, rejected, tau).numpy(),
-                        weight=selection.pair_weights(chosen, rejected, beta).numpy(),
-                        inverse_weight=selection.inverse_weights(chosen, rejected).numpy())
 
 
 def beta_label(beta: float) -> str | float:
@@ -41,7 +30,8 @@ def run_point(cfg: dict[str, Any], tau: float, beta: float) -> list[dict[str, An
     for seed in cfg["seeds"]:
         pairs = io.read_table(paths.seed_dir("01_data", seed) / "pairs.parquet")
         scores = io.read_table(paths.seed_dir("02_global_scoring", seed) / "utterance_scores.parquet")
-        pairs = point_pairs(selection.with_global_rewards(pairs, scores.set_index("utterance_id").global_score), tau, beta)
+        pairs = selection.filter_and_weight(
+            selection.with_global_rewards(pairs, scores.set_index("utterance_id").global_score), tau, beta)
         test_texts = train.held_out_texts(seed)
         for slug in cfg["tradeoff"].countries:
             name = cfg["countries"][slug]

@@ -94,9 +94,9 @@ def test_best_point_ties_go_to_the_larger_tau():
 
 def test_grid_point_pairs_recompute_filter_and_weights():
     pairs = pd.DataFrame({"global_chosen": [0.0, 2.0, -3.0], "global_rejected": [1.0, 0.0, 0.0]})
-    off = tradeoff.point_pairs(pairs, 1.0, math.inf)
+    off = selection.filter_and_weight(pairs, 1.0, math.inf)
     assert off.keep.all() and (off.weight == 1.0).all()  # (1, inf): full fine-tuning
-    point = tradeoff.point_pairs(pairs, 0.7, 1.1)
+    point = selection.filter_and_weight(pairs, 0.7, 1.1)
     chosen, rejected = torch.tensor(pairs.global_chosen), torch.tensor(pairs.global_rejected)
     assert point.keep.tolist() == selection.disagreement_mask(chosen, rejected, 0.7).tolist() == [True, False, True]
     assert point.weight.to_numpy() == pytest.approx(selection.pair_weights(chosen, rejected, 1.1).numpy())
