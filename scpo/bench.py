@@ -206,8 +206,8 @@ def score_worker(method: str, workdir: Path, cfg: dict[str, Any]) -> dict[str, A
         scores = []
         with torch.inference_mode():
             for _, group in texts.groupby("interaction_id", sort=False):  # arrival order
-                ids = encode(tokenizer, list(group.prompt), list(group.response), scoring.max_length)
-                batch = tokenizer.pad({"input_ids": ids}, return_tensors="pt", **padding)
+                encoded = encode(tokenizer, list(group.prompt), list(group.response), scoring.max_length)
+                batch = tokenizer.pad(encoded, return_tensors="pt", **padding)
                 scores.extend(model(**batch).logits[:, 0].tolist())
         scores = np.asarray(scores)
     else:

@@ -191,6 +191,7 @@ class GlobalRMConfig:
     """The embedded global RM: a tiny encoder trained on the pooled majority ("global") users."""
 
     pool_countries: tuple[str, ...]  # residence countries whose train-split users train it
+    encoder: str | None  # null: a fresh tiny BERT (all trained); a folder of a pretrained encoder: its reward head
     hidden_size: int
     num_hidden_layers: int
     num_attention_heads: int
@@ -331,6 +332,7 @@ SECTIONS: dict[str, type] = {
 
 # The params sections each stage reads; `dvc.yaml` lists the same (a test keeps them equal).
 STAGE_PARAMS: dict[str, tuple[str, ...]] = {
+    "model_source": ("scoring.model", "scoring.revision", "global_rm.encoder"),
     "data": ("data", "simulation", "countries"),
     "global_scoring": ("scoring", "global_rm"),
     "filter_weight": ("filtering", "weighting", "countries"),
@@ -374,6 +376,8 @@ def _build(cls: type, section: str, raw: Any) -> Any:
             raise ConfigError(f"params: {key} = {value!r} is not true or false")
         elif f.type == "bool | None" and value is not None and not isinstance(value, bool):
             raise ConfigError(f"params: {key} = {value!r} is not true, false or null")
+        elif f.type in ("str", "str | None") and not (isinstance(value, str) or (value is None and "None" in f.type)):
+            raise ConfigError(f"params: {key} = {value!r} is not a string" + (" or null" if "None" in f.type else ""))
     try:
         return cls(**values)
     except RangeError as error:  # a nested section's errors come out here already named, as ConfigError
@@ -474,6 +478,7 @@ def load_stage(stage: str, params_file: str | Path) -> dict[str, Any]:
     if missing:
         raise ConfigError(f"params: missing section(s) {', '.join(missing)} needed by stage '{stage}'")
     check_across_sections(loaded)
+    check_machine(loaded)
     return {section: loaded[section] for section in sections}
 
 
@@ -496,3 +501,25 @@ def check_across_sections(loaded: dict[str, Any]) -> None:
         if extra:
             raise ConfigError(f"params: tradeoff.countries: {', '.join(map(repr, extra))} not a slug of countries "
                               f"({', '.join(countries)})")
+
+
+def check_machine(loaded: dict[str, Any]) -> None:
+    """Precision switches this machine cannot honour stop the first stage, not stage 04 after 01-03 ran:
+    `tf32: true` needs an NVIDIA GPU of compute capability 8.0 or newer (Ampere), `bf16: true` on a CUDA
+    GPU one that supports bf16 (on the CPU, bf16 autocast works)."""
+    import torch  # only the check needs it
+
+    trainings = [("training", loaded.get("training"))]
+    if getattr(loaded.get("scoring"), "model", None) == "embedded" and "global_rm" in loaded:
+        trainings.append(("global_rm.training", loaded["global_rm"].training))  # trained only for the embedded RM
+    cuda = torch.cuda.is_available()
+    machine = (f"this machine's GPU is a {torch.cuda.get_device_name()} (compute capability "
+               f"{'.'.join(map(str, torch.cuda.get_device_capability()))})" if cuda else "this machine has no CUDA GPU")
+    for key, training in trainings:
+        if training is None:
+            continue
+        if training.tf32 and not (cuda and torch.cuda.get_device_capability()[0] >= 8):
+            raise ConfigError(f"params: {key}.tf32 = true needs an NVIDIA GPU of compute capability 8.0 or newer "
+                              f"(Ampere); {machine}: set it to null")
+        if training.bf16 and cuda and not torch.cuda.is_bf16_supported():
+            raise ConfigError(f"params: {key}.bf16 = true needs a GPU with bf16; {machine}: set it to false")

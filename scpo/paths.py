@@ -39,7 +39,10 @@ def seed_dir(stage: str, seed: int, *parts: str) -> Path:
 
 def global_rm_source(model_setting: str, seed: int) -> str:
     """Where the global RM loads from: the stage-02 folder of this run seed for the embedded RM (trained
-    per seed, on that seed's training users), else the hub id or path."""
+    per seed, on that seed's training users), else the hub id, or the local folder as an absolute path
+    (a relative one is read from the run root, not from the notebook's folder papermill runs in)."""
     if model_setting == "embedded":
         return str(seed_dir("02_global_scoring", seed, "global_rm"))
-    return model_setting
+    from scpo.models import resolve_model  # loads transformers: only where a model is read
+
+    return resolve_model(model_setting, run_root())

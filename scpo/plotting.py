@@ -45,6 +45,22 @@ def pairs_per_country(counts: pd.DataFrame) -> plt.Figure:
     return fig
 
 
+def global_rm_overview(agreement: pd.Series, log_history: list[dict] | None, title: str) -> plt.Figure:
+    """How often the global RM ranks each country's training pairs as its annotators did (1 - its share of
+    disagreements), and, when stage 02 trained it, its training curve."""
+    panels = 1 if log_history is None else 2
+    fig, axes = plt.subplots(1, panels, figsize=(5.5 * panels, 3.6), squeeze=False)
+    agreement.sort_values().plot.barh(ax=axes[0, 0], color="#4C72B0")
+    axes[0, 0].axvline(0.5, color="k", ls=":", lw=1)
+    axes[0, 0].set(xlim=(0, 1), xlabel="share of training pairs ranked as annotated", ylabel="",
+                   title=f"Global RM agreement\n{title}")
+    if log_history is not None:
+        logs = pd.DataFrame([row for row in log_history if "loss" in row])
+        axes[0, 1].plot(logs.step, logs.loss)
+        axes[0, 1].set(xlabel="step", ylabel="training loss", title="Its training on the pooled majority users")
+    return fig
+
+
 def margin_histogram(margin: pd.Series, country: pd.Series, tau: float, beta: float) -> plt.Figure:
     """Global-RM margins r+ - r- of training pairs, the filter threshold and the weight curve."""
     fig, (left, right) = plt.subplots(1, 2, figsize=(11, 3.8))

@@ -17,14 +17,15 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
-from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from scpo import config, evaluation, io, paths, selection
-from scpo.config import TrainingConfig
-from scpo.scoring import load_reward_model, score_texts
-from scpo.trainer import (WeightedRewardTrainer, model_card, preference_dataset, reward_config, run_fingerprint,
-                          save_model, shared_arguments, train_reward_model)
+from scpo.config import ScoringConfig, TrainingConfig
+from scpo.models import load_reward_model
+from scpo.scoring import score_texts
+from scpo.trainer import (WeightedRewardTrainer, model_card, preference_dataset, release,
+                          reward_config, run_fingerprint, save_model, shared_arguments, train_reward_model)
 
 
 def arm_pairs(arm: str, train_pairs: pd.DataFrame) -> pd.DataFrame:
@@ -34,53 +35,74 @@ def arm_pairs(arm: str, train_pairs: pd.DataFrame) -> pd.DataFrame:
     return train_pairs[mask.numpy()].assign(train_weight=weights.numpy())
 
 
-def train_arm(pairs: pd.DataFrame, base_model: str, revision: str | None, training: TrainingConfig, seed: int,
-              max_length: int, checkpoint_root: Path,
-              trust_remote_code: bool = False
-              ) -> tuple[PreTrainedModel, PreTrainedTokenizerBase, WeightedRewardTrainer, int | None]:
+def train_arm(pairs: pd.DataFrame, base_model: str, scoring: ScoringConfig, training: TrainingConfig, seed: int,
+              checkpoint_root: Path) -> WeightedRewardTrainer:
     """Fine-tune a fresh copy of `base_model` on an arm's pairs (from `arm_pairs`, with `train_weight`),
-    checkpointing under `checkpoint_root/<fingerprint>` and resuming from there. Returns the model, its
-    tokenizer, the trainer and the step it resumed from (None for a fresh start).
+    checkpointing under `checkpoint_root/<fingerprint>` and resuming from there. Returns the trainer (its
+    `resumed_from_step`: the step it resumed from, None for a fresh start).
 
-    The model is loaded in float32 whatever the scoring dtype: mixed precision is the Trainer's job (`bf16`).
-    With `training.lora_r > 0` the returned model is the peft-wrapped one (adapters on the frozen base).
+    Full fine-tuning loads the model in float32 (with `training.bf16`, mixed precision is the Trainer's job);
+    LoRA loads the frozen base in the training precision (bfloat16 with `training.bf16`: half the memory)
+    and keeps the adapters and the reward head in float32; the adapter records the base's revision.
     """
-    model, tokenizer = load_reward_model(base_model, revision, "float32", trust_remote_code=trust_remote_code)
+    lora = training.lora()
+    dtype = "bfloat16" if lora and training.bf16 else "float32"
+    model, tokenizer = load_reward_model(base_model, scoring.revision, dtype,
+                                         trust_remote_code=scoring.trust_remote_code)
     dataset = preference_dataset(tokenizer, pairs.prompt, pairs.chosen, pairs.rejected, pairs.train_weight,
-                                 max_length)
-    fingerprint = run_fingerprint(reward_config(training, checkpoint_root, seed), dataset, base_model, training.lora())
+                                 scoring.max_length)
+    lora = lora and {**lora, "revision": scoring.revision}
+    fingerprint = run_fingerprint(reward_config(training, checkpoint_root, seed), dataset, base_model, lora)
     args = reward_config(training, checkpoint_root / fingerprint, seed)
-    run = train_reward_model(model, tokenizer, dataset, args, lora=training.lora())  # resumes, if it can
-    return run.model, tokenizer, run, run.resumed_from_step
+    return train_reward_model(model, tokenizer, dataset, args, lora=lora)  # resumes, if it can
+
+
+def saved_model_scores(run: WeightedRewardTrainer, folder: Path, test_texts: pd.DataFrame, scoring: ScoringConfig,
+                       batch_size: int) -> np.ndarray:
+    """Rewards of `test_texts` from the model as saved in `folder`, loaded in `scoring.dtype` like the global RM.
+
+    The trainer's model is released first (a GPU holds one copy): what is reported is what was shipped,
+    never the training-time model (wrapped by mixed precision's autocast, a LoRA base in bf16).
+    """
+    release(run)
+    model, tokenizer = load_reward_model(folder, scoring.revision, scoring.dtype,
+                                         trust_remote_code=scoring.trust_remote_code)
+    return score_texts(model, tokenizer, list(test_texts.prompt), list(test_texts.response), scoring.max_length,
+                       batch_size)
 
 
 def run_arm(arm: str, seed: int, pairs: pd.DataFrame, test_texts: pd.DataFrame, country: str, base_model: str,
-            revision: str | None, training: TrainingConfig, max_length: int, batch_size: int, model_dir: Path | None,
-            checkpoint_root: Path, trust_remote_code: bool = False) -> tuple[pd.Series, dict, list[dict]]:
-    """Train `arm` for `country` on this seed's pairs, score `test_texts` (held-out texts: utterance_id, prompt,
-    response) in eval mode, and save the model with its card (HF format) to `model_dir` (None: not saved).
-    Returns (scores by utterance id, run summary, training log)."""
+            scoring: ScoringConfig, training: TrainingConfig, batch_size: int, model_dir: Path | None,
+            checkpoint_root: Path) -> tuple[pd.Series, dict, list[dict]]:
+    """Train `arm` for `country` on this seed's pairs, save the model with its card (HF format) to `model_dir`
+    (None: to a temporary folder, removed after), and score `test_texts` (held-out texts: utterance_id,
+    prompt, response) with the saved model. Returns (scores by utterance id, run summary, training log)."""
     train_pairs = pairs[(pairs.country == country) & (pairs.split == "train")]
     chosen = arm_pairs(arm, train_pairs)
-    model, tokenizer, run, resumed_from = train_arm(chosen, base_model, revision, training, seed, max_length,
-                                                    checkpoint_root, trust_remote_code)
-    test = pairs[pairs.split == "test"]
-    scores = pd.Series(score_texts(model, tokenizer, list(test_texts.prompt), list(test_texts.response), max_length,
-                                   batch_size), index=pd.Index(test_texts.utterance_id, name="utterance_id"), name=arm)
-    report = evaluation.accuracy_report(test[test.country == country], scores)
-    summary = {"train_pairs": len(chosen), "country_train_pairs": len(train_pairs),
-               "mean_train_weight": float(chosen.train_weight.mean()), "test": report,
-               "resumed_from_step": resumed_from,
-               "shared_arguments": shared_arguments(run.args)}
+    run = train_arm(chosen, base_model, scoring, training, seed, checkpoint_root)
     facts = {"country": country, "arm": arm, "run seed": seed, "base model": base_model,
              "training pairs": f"{len(chosen)} of the country's {len(train_pairs)}",
-             "fine-tuning": f"LoRA {training.lora()} (this folder holds the adapter; load it on the base model "
-                            "with peft's AutoPeftModelForSequenceClassification)" if training.lora() else "full",
-             "arm definition": f"filtered={selection.ARMS[arm][0]}, weights={selection.ARMS[arm][1] or 'none'}"}
-    if model_dir is not None:
-        save_model(run, model_dir, model_card(f"{country} reward model ({arm}, seed {seed})", facts, run.args, report))
+             "fine-tuning": f"LoRA {training.lora()} (this folder holds the adapter; load it with "
+                            "scpo.models.load_reward_model, or on the base model with peft)" if training.lora() else "full",
+             "arm definition": f"filtered={selection.ARMS[arm][0]}, weights={selection.ARMS[arm][1] or 'none'}",
+             "scores": f"held-out rewards in {scoring.dtype}, from this folder"}
+    folder = model_dir if model_dir is not None else Path(f"{run.args.output_dir}-model")
+    save_model(run, folder)
+    scores = pd.Series(saved_model_scores(run, folder, test_texts, scoring, batch_size),
+                       index=pd.Index(test_texts.utterance_id, name="utterance_id"), name=arm)
+    test = pairs[pairs.split == "test"]
+    report = evaluation.accuracy_report(test[test.country == country], scores)
+    if model_dir is not None and run.is_world_process_zero():
+        io.write_text(model_card(f"{country} reward model ({arm}, seed {seed})", facts, run.args, report),
+                      model_dir / "README.md")
+    summary = {"train_pairs": len(chosen), "country_train_pairs": len(train_pairs),
+               "mean_train_weight": float(chosen.train_weight.mean()), "test": report,
+               "resumed_from_step": run.resumed_from_step, "shared_arguments": shared_arguments(run.args)}
+    run.accelerator.wait_for_everyone()  # every process has scored before the folders go
     if run.is_world_process_zero():
         shutil.rmtree(run.args.output_dir, ignore_errors=True)  # saved: its checkpoints are no longer needed
+        if model_dir is None:
+            shutil.rmtree(folder, ignore_errors=True)
     return scores, summary, run.state.log_history
 
 
@@ -103,8 +125,7 @@ def configured_arm(cfg: dict[str, Any], country: str, seed: int, arm: str, pairs
     stage that trains (04 and the analyses) trains through here, so their runs differ only in the pairs."""
     scoring = cfg["scoring"]
     return run_arm(arm, seed, pairs, test_texts, cfg["countries"][country], paths.global_rm_source(scoring.model, seed),
-                   scoring.revision, cfg["training"], scoring.max_length, cfg["evaluation"].batch_size,
-                   model_dir, checkpoint_root, scoring.trust_remote_code)
+                   scoring, cfg["training"], cfg["evaluation"].batch_size, model_dir, checkpoint_root)
 
 
 def stage_arm(cfg: dict[str, Any], country: str, seed: int, arm: str) -> tuple[pd.Series, dict, list[dict]]:

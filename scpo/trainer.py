@@ -6,6 +6,7 @@ only in the pairs and the `weight` column they pass.
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import json
 import os
@@ -23,6 +24,7 @@ from transformers import PreTrainedModel, PreTrainedTokenizerBase, Trainer
 from transformers.trainer_pt_utils import LengthGroupedSampler, get_length_grouped_indices
 from trl import RewardConfig, RewardTrainer
 from trl.trainer.reward_trainer import DataCollatorForPreference
+from trl.trainer.utils import pad
 
 from scpo.config import TrainingConfig
 from scpo.loss import weighted_bt_loss
@@ -31,11 +33,16 @@ from scpo.scoring import encode
 
 @dataclass
 class WeightedPreferenceCollator(DataCollatorForPreference):
-    """TRL's collator (rows [chosen..., rejected...], dynamic padding) plus a (B,) float `weight`."""
+    """TRL's collator (rows [chosen..., rejected...], dynamic right padding) plus a (B,) float `weight` and,
+    for RMs whose tokenizer makes segment ids, `token_type_ids` in the same row order."""
 
     def torch_call(self, examples: list[dict[str, Any]]) -> dict[str, Any]:
         batch = super().torch_call(examples)  # reads chosen_ids and rejected_ids only
         batch["weight"] = torch.tensor([float(ex.get("weight", 1.0)) for ex in examples], dtype=torch.float)
+        if "chosen_token_type_ids" in examples[0]:
+            segments = [torch.tensor(ex[f"{side}_token_type_ids"]) for side in ("chosen", "rejected") for ex in examples]
+            batch["token_type_ids"] = pad(segments, padding_value=0, padding_side="right",
+                                          pad_to_multiple_of=self.pad_to_multiple_of)
         return batch
 
 
@@ -70,13 +77,14 @@ class WeightedRewardTrainer(RewardTrainer):
 
     def _set_signature_columns_if_needed(self) -> None:
         super()._set_signature_columns_if_needed()
-        # `weight` feeds the loss; `length` the length-grouped sampler (it is dropped by the collator)
-        self._signature_columns = [*self._signature_columns,
-                                   *(c for c in ("weight", "length") if c not in self._signature_columns)]
+        # `weight` feeds the loss, segment ids the model; `length` the length-grouped sampler (the collator drops it)
+        extra = ("weight", "length", "chosen_token_type_ids", "rejected_token_type_ids")
+        self._signature_columns = [*self._signature_columns, *(c for c in extra if c not in self._signature_columns)]
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         weight = inputs.pop("weight")
-        outputs = model(input_ids=inputs["input_ids"], attention_mask=inputs["attention_mask"])
+        outputs = model(**{name: inputs[name] for name in ("input_ids", "attention_mask", "token_type_ids")
+                           if name in inputs})
         chosen, rejected = outputs.logits.squeeze(-1).chunk(2)
         loss = weighted_bt_loss(chosen, rejected, weight)
         mode = "train" if model.training else "eval"
@@ -89,16 +97,20 @@ class WeightedRewardTrainer(RewardTrainer):
 def preference_dataset(tokenizer: PreTrainedTokenizerBase, prompts: Sequence[str], chosen: Sequence[str],
                        rejected: Sequence[str], weight: Sequence[float] | np.ndarray,
                        max_length: int) -> datasets.Dataset:
-    """Tokenised pairs (`chosen_ids`, `rejected_ids`, `weight`), encoded exactly as scoring encodes them,
-    and `length`, the longer side's token count: a batch pads both sides to it, so the length-grouped
-    sampler (`train_sampling_strategy: group_by_length`) groups pairs by it."""
-    chosen_ids = encode(tokenizer, prompts, chosen, max_length)
-    rejected_ids = encode(tokenizer, prompts, rejected, max_length)
+    """Tokenised pairs (`chosen_ids`, `rejected_ids`, `weight`, and `*_token_type_ids` where the tokenizer makes
+    segment ids), encoded exactly as scoring encodes them, and `length`, the longer side's token count: a
+    batch pads both sides to it, so the length-grouped sampler (`train_sampling_strategy: group_by_length`)
+    groups pairs by it."""
+    sides = {"chosen": encode(tokenizer, prompts, chosen, max_length),
+             "rejected": encode(tokenizer, prompts, rejected, max_length)}
+    columns = {}
+    for side, encoded in sides.items():
+        for name in (encoded[0] if encoded else ("input_ids",)):  # TRL's names: chosen_ids, rejected_ids
+            columns[f"{side}_ids" if name == "input_ids" else f"{side}_{name}"] = [f[name] for f in encoded]
     return datasets.Dataset.from_dict({
-        "chosen_ids": chosen_ids,
-        "rejected_ids": rejected_ids,
+        **columns,
         "weight": np.asarray(weight, dtype=np.float64).tolist(),
-        "length": [max(len(c), len(r)) for c, r in zip(chosen_ids, rejected_ids)],
+        "length": [max(len(c), len(r)) for c, r in zip(columns["chosen_ids"], columns["rejected_ids"])],
     })
 
 
@@ -159,11 +171,16 @@ def reward_trainer(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, d
         from peft import LoraConfig, TaskType
 
         peft_config = LoraConfig(task_type=TaskType.SEQ_CLS, **lora)
-    return WeightedRewardTrainer(
+    trainer = WeightedRewardTrainer(
         model=model, args=args, train_dataset=dataset, processing_class=tokenizer,
         data_collator=WeightedPreferenceCollator(pad_token_id=tokenizer.pad_token_id), callbacks=callbacks,
         peft_config=peft_config,
     )
+    if lora is not None:  # the base stays in its loaded precision; what trains (adapters, head) keeps fp32 weights
+        for parameter in trainer.model.parameters():
+            if parameter.requires_grad and parameter.dtype != torch.float32:
+                parameter.data = parameter.data.float()
+    return trainer
 
 
 def train_reward_model(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, dataset: datasets.Dataset,
@@ -198,24 +215,35 @@ def last_complete_checkpoint(output_dir: Path) -> Path | None:
     return None
 
 
-def save_model(trainer: Trainer, folder: Path, card: str | None = None) -> Path:
-    """Save the model and tokenizer (HF format, safetensors) and an optional model card to `folder`,
-    atomically: written to a temporary sibling folder and renamed, so a crash never leaves a
-    half-written model that a later stage would load."""
+def save_model(trainer: Trainer, folder: Path) -> Path:
+    """Save the model and tokenizer (HF format, safetensors; a LoRA run: the adapter and the reward head) to
+    `folder`, atomically: written to a temporary sibling folder and renamed, so a crash never leaves a
+    half-written model that a later stage would load. Returns once every process can read it."""
     folder = Path(folder)
     folder.parent.mkdir(parents=True, exist_ok=True)
     scratch = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".{folder.name}."))
     try:
         trainer.save_model(str(scratch))  # every process calls it (sharded weights are gathered); the main one writes
         if trainer.is_world_process_zero():
-            if card is not None:
-                (scratch / "README.md").write_text(card)
+            (scratch / "README.md").unlink(missing_ok=True)  # TRL's generic card; scpo writes its own
             if folder.exists():
                 shutil.rmtree(folder)
             scratch.rename(folder)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
+    trainer.accelerator.wait_for_everyone()
     return folder
+
+
+def release(trainer: Trainer) -> None:
+    """Drop the trainer's model and optimiser and free accelerator memory, so that a GPU has room to load
+    the saved model for scoring (its arguments, state and log stay)."""
+    trainer.accelerator.free_memory()
+    trainer.model = trainer.model_wrapped = None
+    trainer.optimizer = trainer.lr_scheduler = None
+    gc.collect()
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
 
 
 def model_card(title: str, facts: dict[str, Any], args: RewardConfig, metrics: dict[str, Any]) -> str:

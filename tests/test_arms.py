@@ -93,11 +93,30 @@ def test_profiles_merge_sections_and_replace_countries(tmp_path):
 
 
 @pytest.mark.parametrize("profile", ["profiles/paper.yaml", "profiles/goqa.yaml", "profiles/prism_local.yaml",
-                                     "profiles/goqa_local.yaml", "profiles/tulu8b.yaml", "tests/tiny_profile.yaml"])
+                                     "profiles/goqa_local.yaml", "profiles/minilm.yaml", "tests/tiny_profile.yaml"])
 def test_shipped_profiles_give_valid_params(profile, tmp_path):
     target = write_profile(ROOT / "params.yaml", ROOT / profile, tmp_path / "params.yaml")
     for stage in config.STAGE_PARAMS:
         config.load_stage(stage, target)
+
+
+def test_the_gpu_profile_is_valid_and_refused_by_its_first_stage_on_a_machine_without_tf32(tmp_path):
+    """profiles/tulu8b.yaml (after paper.yaml) asks for TF32: every section is valid, and on a machine without
+    an Ampere-or-newer GPU the first stage refuses it, instead of stage 04 after stages 01-03 ran."""
+    import torch
+
+    raw = yaml.safe_load((ROOT / "params.yaml").read_text())
+    for overrides in ("profiles/paper.yaml", "profiles/tulu8b.yaml"):
+        raw = merged(raw, yaml.safe_load((ROOT / overrides).read_text()))
+    for section in config.SECTIONS:
+        config.load_section(raw, section)
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(raw))
+    if torch.cuda.is_available() and torch.cuda.get_device_capability()[0] >= 8:
+        config.load_stage("model_source", tmp_path / "params.yaml")
+    else:
+        with pytest.raises(config.ConfigError, match=r"training.tf32 = true needs an NVIDIA GPU of compute "
+                                                      r"capability 8.0 or newer \(Ampere\); this machine"):
+            config.load_stage("model_source", tmp_path / "params.yaml")
 
 
 def test_paper_profile_holds_the_study_settings(tmp_path):

@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from scpo.paths import ROOT, RUN_ROOT_ENV
-from scpo.profile import write_profile
+import pipeline
+from scpo.paths import RUN_ROOT_ENV
 
 
 def run(args, cwd, env):
@@ -24,7 +24,9 @@ def run(args, cwd, env):
 
 
 def ran(output):
-    return {line.split("'")[1] for line in output.splitlines() if line.startswith("Running stage")}
+    """The stages a repro ran, but the model-source check, which runs every time (always_changed) and re-runs
+    nothing after it unless a model changed."""
+    return pipeline.stages_run(output) - {"model_source"}
 
 
 TOKEN = "hf_scpoTestTokenNeverWritten0123456789"
@@ -33,16 +35,7 @@ AFTER_TRAINING = {"bias_analysis", "data_efficiency@chile", "shuffled_labels@chi
 
 
 def scratch_project(root):
-    for item in ("notebooks", "scpo", "dvc.yaml"):
-        source = ROOT / item
-        (shutil.copytree if source.is_dir() else shutil.copy)(source, root / item,
-                                                            **({"ignore": shutil.ignore_patterns("__pycache__")} if source.is_dir() else {}))
-    params = write_profile(ROOT / "params.yaml", ROOT / "tests" / "tiny_profile.yaml", root / "params.yaml")
-    params.write_text(params.read_text().replace("seeds:\n- 0\n", "seeds:\n- 0\n- 1\n"))  # two run seeds
-    env = {**os.environ, RUN_ROOT_ENV: str(root), "DVC_NO_ANALYTICS": "1", "HF_TOKEN": TOKEN,
-           "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
-    run(["dvc", "init", "--no-scm", "-q"], root, env)
-    return env
+    return pipeline.scratch_project(root, "tests/tiny_profile.yaml", {"seeds": [0, 1]}, HF_TOKEN=TOKEN)  # two run seeds
 
 
 def outputs(root):
@@ -61,6 +54,7 @@ def project(tmp_path_factory):
 
 def test_every_stage_runs_and_writes_its_outputs(project):
     root, _, first, _ = project
+    assert "Running stage 'model_source'" in first
     assert ran(first) == {"notebook_sources", "data@0", "data@1", "global_scoring@0", "global_scoring@1",
                           "filter_weight@0", "filter_weight@1", "training@chile", "bias_analysis",
                           "data_efficiency@chile", "shuffled_labels@chile", "figures", *GRID}
@@ -127,7 +121,7 @@ def test_arms_share_every_training_argument(project):
 
 
 def test_trained_checkpoint_loads_with_auto_classes(project):
-    from scpo.scoring import load_reward_model
+    from scpo.models import load_reward_model
 
     model, tokenizer = load_reward_model(project[0] / "artifacts/04_training/chile/seed1/scpo/model")
     assert model.config.num_labels == 1 and tokenizer.pad_token is not None
@@ -173,7 +167,7 @@ def test_out_of_range_param_stops_the_first_stage_naming_the_key(project):
         done = subprocess.run(["dvc", "repro"], cwd=root, env=env, capture_output=True, text=True, timeout=600)
         assert done.returncode != 0
         assert "filtering.tau = 1.5 is out of range; allowed: 0 < tau <= 1" in done.stdout + done.stderr
-        assert "failed to reproduce 'data@" in done.stdout + done.stderr
+        assert "failed to reproduce 'model_source'" in done.stdout + done.stderr  # the first stage
     finally:
         params.write_text(original)
 

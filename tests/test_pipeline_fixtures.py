@@ -2,53 +2,28 @@
 route (profiles/prism_local.yaml, profiles/goqa_local.yaml), in a scratch copy of the repo."""
 
 import json
-import os
 import shutil
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
-import yaml
 
-from scpo.paths import ROOT, RUN_ROOT_ENV
-from scpo.profile import merged
-
-STAGES = {"notebook_sources", "data@0", "global_scoring@0", "filter_weight@0", "training@chile", "bias_analysis",
-          "data_efficiency@chile", "shuffled_labels@chile", "figures",
-          "tradeoff@0.7-1.1", "tradeoff@0.7-inf", "tradeoff@1.0-1.1", "tradeoff@1.0-inf"}  # the tiny profile's grid
-
-
-def repro(root):
-    env = {**os.environ, RUN_ROOT_ENV: str(root), "DVC_NO_ANALYTICS": "1",
-           "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
-    done = subprocess.run(["dvc", "repro"], cwd=root, env=env, capture_output=True, text=True, timeout=900)
-    return done.returncode, done.stdout + done.stderr
+from pipeline import TINY_STAGES, repro, scratch_project, stages_run
+from scpo.paths import ROOT
 
 
 @pytest.fixture(scope="module", params=["prism", "goqa"])
 def project(request, tmp_path_factory):
     dataset = request.param
     root = tmp_path_factory.mktemp(f"scpo-{dataset}")
-    for item in ("notebooks", "scpo"):
-        shutil.copytree(ROOT / item, root / item, ignore=shutil.ignore_patterns("__pycache__"))
-    shutil.copy(ROOT / "dvc.yaml", root / "dvc.yaml")
     shutil.copytree(ROOT / "tests/fixtures" / dataset, root / "data" / dataset)  # the snapshot a user fetched
-    params = yaml.safe_load((ROOT / "params.yaml").read_text())
-    for overrides in ("tests/tiny_profile.yaml", f"profiles/{dataset}_local.yaml"):
-        params = merged(params, yaml.safe_load((ROOT / overrides).read_text()))
-    (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    subprocess.run(["dvc", "init", "--no-scm", "-q"], cwd=root, check=True,
-                   env={**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"})
-    code, output = repro(root)
+    env = scratch_project(root, "tests/tiny_profile.yaml", f"profiles/{dataset}_local.yaml")
+    code, output = repro(root, env)
     assert code == 0, output[-4000:]
-    return dataset, root, output
+    return dataset, root, env, output
 
 
 def test_every_stage_runs_on_the_fixture(project):
-    _, root, output = project
-    ran = {line.split("'")[1] for line in output.splitlines() if line.startswith("Running stage")}
-    assert ran == STAGES
+    _, root, _, output = project
+    assert stages_run(output) == TINY_STAGES
     for arm in ("full", "filter", "weight", "scpo", "inverse"):
         assert (root / f"artifacts/04_training/chile/seed0/{arm}/model/config.json").is_file()
     results = (root / "reports/tables/05_results.md").read_text()
@@ -57,7 +32,7 @@ def test_every_stage_runs_on_the_fixture(project):
 
 
 def test_data_metrics_count_what_was_dropped(project):
-    dataset, root, _ = project
+    dataset, root, _, _ = project
     metrics = json.loads((root / "reports/metrics/01_data-seed0.json").read_text())
     assert metrics["dataset"] == dataset and metrics["source"].endswith(
         "survey.jsonl" if dataset == "prism" else "global_opinions.csv")
@@ -72,7 +47,7 @@ def test_data_metrics_count_what_was_dropped(project):
 
 
 def test_goqa_reports_the_distributional_similarity(project):
-    dataset, root, _ = project
+    dataset, root, _, _ = project
     report = json.loads((root / "reports/metrics/05_bias_analysis.json").read_text())
     if dataset == "prism":
         assert report["goqa_similarity"] is None
@@ -84,7 +59,7 @@ def test_goqa_reports_the_distributional_similarity(project):
 
 
 def test_a_malformed_row_stops_the_data_stage_naming_file_row_and_field(project):
-    dataset, root, _ = project
+    dataset, root, env, _ = project
     snapshot = root / "data" / dataset
     name = "utterances.jsonl" if dataset == "prism" else "global_opinions.csv"
     original = (snapshot / name).read_text()
@@ -99,7 +74,7 @@ def test_a_malformed_row_stops_the_data_stage_naming_file_row_and_field(project)
         expected = f"{snapshot / name}: row 3: field 'selections', country 'Japan': expected 5 shares"
     (snapshot / name).write_text("".join(lines))
     try:
-        code, output = repro(root)
+        code, output = repro(root, env)
         assert code != 0 and expected in output and "failed to reproduce 'data@0'" in output
     finally:
         (snapshot / name).write_text(original)

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from scpo import config, scoring
+from scpo import config, models, scoring
 from scpo.embedded import embedded_reward_model, embedded_tokenizer, vocabulary
 from scpo.paths import ROOT
 
@@ -62,10 +62,15 @@ def reference(model, encoded):
     return alone(model, encoded)
 
 
-def alone(model, ids):
+def alone(model, encoded):
     """Each sequence through the model on its own: no batching, no padding."""
     with torch.no_grad():
-        return np.array([model(input_ids=torch.tensor([seq])).logits[0, 0].item() for seq in ids])
+        return np.array([model(**{name: torch.tensor([values]) for name, values in features.items()}).logits[0, 0].item()
+                         for features in encoded])
+
+
+def ids_of(encoded):
+    return [features["input_ids"] for features in encoded]
 
 
 # ------------------------------------------------------------------------------------------ score_ids
@@ -73,7 +78,7 @@ def alone(model, ids):
 @pytest.mark.parametrize("batch_size", [1, 3, 64])
 def test_batched_scores_equal_unbatched_in_input_order(model, tokenizer, encoded, reference, batch_size):
     ids = encoded
-    lengths = [len(seq) for seq in ids]
+    lengths = [len(seq) for seq in ids_of(ids)]
     assert lengths != sorted(lengths, reverse=True)  # the inputs are not already in scoring order
     assert np.diff(np.sort(reference)).min() > 1e-4  # scores distinct enough to detect a misordering
     scores = scoring.score_ids(model, tokenizer, ids, batch_size)
@@ -117,7 +122,7 @@ def test_no_sequences_no_scores(model, tokenizer):
 # ------------------------------------------------------------------------------------------ encode
 
 def test_encode_is_a_sequence_pair(tokenizer):
-    ids = scoring.encode(tokenizer, ["what food"], ["carefully thorough"], MAX_LENGTH)
+    ids = ids_of(scoring.encode(tokenizer, ["what food"], ["carefully thorough"], MAX_LENGTH))
     assert tokenizer.convert_ids_to_tokens(ids[0]) == ["[CLS]", "what", "food", "[SEP]", "carefully", "thorough",
                                                        "[SEP]"]
 
@@ -125,7 +130,7 @@ def test_encode_is_a_sequence_pair(tokenizer):
 def test_encode_truncates_long_inputs_never_drops_them(tokenizer):
     prompts = ["what food " * 40, "why", "tell me about music " * 30]
     responses = ["carefully " * 100, "hey", "thorough " * 5]
-    ids = scoring.encode(tokenizer, prompts, responses, 16)
+    ids = ids_of(scoring.encode(tokenizer, prompts, responses, 16))
     assert len(ids) == 3
     assert [len(seq) for seq in ids] == [16, 5, 16]  # [CLS] why [SEP] hey [SEP] is untouched
     for seq in ids:
@@ -144,16 +149,16 @@ def test_encode_mismatched_lengths_raise(tokenizer):
 def test_encode_uses_the_chat_template_when_there_is_one():
     tokenizer = embedded_tokenizer()
     tokenizer.chat_template = CHAT_TEMPLATE  # a user turn then an assistant turn, no special tokens
-    ids = scoring.encode(tokenizer, ["what food"], ["carefully thorough"], MAX_LENGTH)
+    ids = ids_of(scoring.encode(tokenizer, ["what food"], ["carefully thorough"], MAX_LENGTH))
     assert ids == [tokenizer.convert_tokens_to_ids(["what", "food", "carefully", "thorough"])]
-    assert len(scoring.encode(tokenizer, ["what food " * 20], ["carefully " * 20], 12)[0]) == 12
+    assert len(ids_of(scoring.encode(tokenizer, ["what food " * 20], ["carefully " * 20], 12))[0]) == 12
 
 
 def test_chat_template_truncation_keeps_part_of_the_response():
     tokenizer = embedded_tokenizer()
     tokenizer.chat_template = CHAT_TEMPLATE
     long_prompt = "what food " * 20
-    ids = scoring.encode(tokenizer, [long_prompt, long_prompt], ["carefully thorough", "hey yeah"], 16)
+    ids = ids_of(scoring.encode(tokenizer, [long_prompt, long_prompt], ["carefully thorough", "hey yeah"], 16))
     assert ids[0] != ids[1]
 
 
@@ -162,7 +167,7 @@ def test_chat_template_truncation_keeps_part_of_the_response():
 def test_load_reward_model_round_trip(model, tokenizer, texts, tmp_path):
     model.save_pretrained(tmp_path)
     tokenizer.save_pretrained(tmp_path)
-    loaded, loaded_tokenizer = scoring.load_reward_model(tmp_path, device=torch.device("cpu"))
+    loaded, loaded_tokenizer = models.load_reward_model(tmp_path, device=torch.device("cpu"))
     assert not loaded.training and loaded.config.num_labels == 1
     assert next(loaded.parameters()).dtype == torch.float32
     assert loaded.config.pad_token_id == loaded_tokenizer.pad_token_id == tokenizer.pad_token_id
@@ -176,7 +181,7 @@ def test_load_reward_model_round_trip(model, tokenizer, texts, tmp_path):
 def test_load_reward_model_in_half_precision(model, tokenizer, tmp_path):
     model.save_pretrained(tmp_path)
     tokenizer.save_pretrained(tmp_path)
-    loaded, _ = scoring.load_reward_model(tmp_path, dtype="bfloat16", device=torch.device("cpu"))
+    loaded, _ = models.load_reward_model(tmp_path, dtype="bfloat16", device=torch.device("cpu"))
     assert next(loaded.parameters()).dtype == torch.bfloat16
     scores = scoring.score_texts(loaded, tokenizer, ["what food"], ["carefully"], MAX_LENGTH, 1)
     assert scores.dtype == np.float64 and np.isfinite(scores).all()
@@ -191,7 +196,7 @@ def test_pickled_weights_are_refused(model, tokenizer, tmp_path):
     (tmp_path / "model.safetensors").unlink()
     torch.save(state, tmp_path / "pytorch_model.bin")  # a pickle: loading one can run arbitrary code
     with pytest.raises(OSError, match="has no safetensors weights, and pickled weights are not loaded"):
-        scoring.load_reward_model(tmp_path, device=torch.device("cpu"))
+        models.load_reward_model(tmp_path, device=torch.device("cpu"))
 
 
 def test_model_code_is_not_run_unless_trusted(model, tokenizer, tmp_path):
@@ -209,32 +214,33 @@ def test_model_code_is_not_run_unless_trusted(model, tokenizer, tmp_path):
                           "AutoModelForSequenceClassification": "modeling_custom.CustomModel"}
     (tmp_path / "config.json").write_text(json.dumps(config))
     with pytest.raises(ValueError, match="trust_remote_code"):
-        scoring.load_reward_model(tmp_path, device=torch.device("cpu"))
+        models.load_reward_model(tmp_path, device=torch.device("cpu"))
     assert not marker.exists()
     # The switch is what stands between: trusted, the folder's code runs (and here fails to define a model).
     with pytest.raises(Exception):
-        scoring.load_reward_model(tmp_path, device=torch.device("cpu"), trust_remote_code=True)
+        models.load_reward_model(tmp_path, device=torch.device("cpu"), trust_remote_code=True)
     assert marker.exists()
 
 
-# ------------------------------------------------------------------------------------------ prepare_tokenizer
+# ------------------------------------------------------------------------------------------ ensure_pad_token
 
-def test_prepare_tokenizer_takes_eos_from_sep_and_pad_from_eos():
+def test_ensure_pad_token_takes_eos_from_sep_and_keeps_the_pad(model, tokenizer):
+    prepared = embedded_tokenizer()
+    prepared.eos_token = None
+    models.ensure_pad_token(model, prepared)
+    assert (prepared.eos_token, prepared.pad_token) == ("[SEP]", "[PAD]")
+    assert model.config.pad_token_id == prepared.pad_token_id == tokenizer.pad_token_id
+
+
+def test_a_missing_pad_token_reuses_a_reserved_pad_like_token():
+    """Without a pad token, pad = EOS (TRL's fallback) would hide the final EOS where the reward is read;
+    a reserved pad-like special token of the vocabulary is reused (Llama 3.1's, and adding one:
+    tests/test_models.py)."""
     tokenizer = embedded_tokenizer()
-    tokenizer.eos_token = None
     tokenizer.pad_token = None
-    assert tokenizer.eos_token is None and tokenizer.pad_token is None
-    prepared = scoring.prepare_tokenizer(tokenizer)
-    assert prepared is tokenizer
-    assert tokenizer.eos_token == "[SEP]" and tokenizer.pad_token == "[SEP]"
-    assert tokenizer.pad_token_id == tokenizer.sep_token_id
-
-
-def test_prepare_tokenizer_keeps_existing_tokens():
-    tokenizer = embedded_tokenizer()
-    tokenizer.eos_token = "[MASK]"  # not the sep token: must not be replaced
-    scoring.prepare_tokenizer(tokenizer)
-    assert (tokenizer.eos_token, tokenizer.pad_token) == ("[MASK]", "[PAD]")
-    tokenizer.pad_token = None
-    scoring.prepare_tokenizer(tokenizer)
-    assert tokenizer.pad_token == "[MASK]"
+    model = embedded_reward_model(RM, len(tokenizer), MAX_LENGTH, seed=0)
+    size = model.get_input_embeddings().num_embeddings
+    models.ensure_pad_token(model, tokenizer)
+    assert tokenizer.pad_token == "[PAD]" != tokenizer.eos_token
+    assert model.get_input_embeddings().num_embeddings == size  # nothing added
+    assert model.config.pad_token_id == tokenizer.pad_token_id

@@ -1,0 +1,223 @@
+"""Reward models in: where `scoring.model` points, loading any sequence-classification RM (a hub id, a
+local folder, or a LoRA adapter saved on its base) safely and ready to batch, and the fingerprint DVC
+tracks so that a changed local model re-runs the stages that read it.
+
+Every stage loads through `load_reward_model`: the global RM (stage 02), the copies each arm fine-tunes,
+and the saved arms whose scores are reported, so a model is always read the same way.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import importlib.util
+import json
+import re
+import sys
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import torch
+from transformers import AutoModelForSequenceClassification, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
+
+from scpo.config import ConfigError, GlobalRMConfig
+
+HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*(/[\w.-]+)?")  # owner/name (or a legacy bare name such as gpt2)
+ADDED_PAD_TOKEN = "<|pad|>"  # added (and the embeddings grown by one row) only where no pad-like token exists
+TOKENIZER_PACKAGES = ("sentencepiece", "google.protobuf")  # read a SentencePiece-only tokenizer (spm.model)
+
+
+def default_device() -> torch.device:
+    """The first GPU if there is one, else the CPU."""
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def resolve_model(setting: str, root: Path, key: str = "scoring.model") -> str:
+    """A local folder as an absolute path, else the hub id unchanged.
+
+    Relative paths are read from `root` (the repository, or the run root), not from the notebook's folder
+    where papermill runs the kernel; a path that is not there and is no hub id stops here, before the hub's
+    retries would.
+    """
+    path = Path(setting).expanduser()
+    candidate = path if path.is_absolute() else root / path
+    if candidate.is_dir():
+        return str(candidate.resolve())
+    if candidate.exists():
+        raise ConfigError(f"params: {key} = {setting!r}: {candidate} is a file; give the model's folder")
+    if path.is_absolute() or setting.startswith((".", "~")) or not HUB_ID.fullmatch(setting):
+        raise ConfigError(f"params: {key} = {setting!r}: no folder {candidate} (relative paths are read from "
+                          f"{root}), and not a hub id (owner/name)")
+    return setting
+
+
+def missing_tokenizer_packages() -> list[str]:
+    """The packages of TOKENIZER_PACKAGES this environment lacks."""
+    missing = []
+    for name in TOKENIZER_PACKAGES:
+        try:
+            found = importlib.util.find_spec(name) is not None
+        except (ImportError, ValueError):
+            found = False
+        if not found:
+            missing.append(name.replace("google.", ""))
+    return missing
+
+
+def load_tokenizer(name_or_path: str | Path, revision: str | None = None,
+                   trust_remote_code: bool = False) -> PreTrainedTokenizerBase:
+    """The model's tokenizer; a SentencePiece-only folder (DeBERTa-v3's `spm.model`) without the packages
+    that read it stops with their names, not with transformers' fallback error ("tiktoken is required")."""
+    try:
+        return AutoTokenizer.from_pretrained(str(name_or_path), revision=revision, trust_remote_code=trust_remote_code)
+    except (ValueError, OSError, ImportError) as error:
+        missing = missing_tokenizer_packages()
+        if not missing:
+            raise
+        raise ImportError(f"{name_or_path}: its tokenizer could not be read, and this environment lacks "
+                          f"{' and '.join(missing)}, which a SentencePiece tokenizer (spm.model, e.g. DeBERTa-v3) "
+                          "without tokenizer.json needs: pip install -r requirements.txt (it pins both). "
+                          f"({type(error).__name__}: {error})") from error
+
+
+def ensure_pad_token(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase) -> None:
+    """Give the tokenizer the EOS and pad tokens batching and TRL need, and the model the same pad id.
+
+    A sequence-classification model reads its reward at the last token that is not the pad token, so the
+    pad token must never be a real one: with pad = EOS (TRL's fallback) a decoder RM would read its reward
+    one token early, before the final EOS. Without a pad token, a reserved pad-like special token of the
+    vocabulary is used (Llama 3.1's `<|finetune_right_pad_id|>`), else `<|pad|>` is added and the embeddings
+    grow by one row (never attended: batches are right-padded). A pad token the model ships is kept.
+    """
+    if tokenizer.eos_token is None and tokenizer.sep_token is not None:  # BERT-style: TRL needs an EOS
+        tokenizer.eos_token = tokenizer.sep_token
+    if tokenizer.pad_token is None:
+        size = model.get_input_embeddings().num_embeddings
+        reserved = [token.content for index, token in sorted(tokenizer.added_tokens_decoder.items())
+                    if token.special and "pad" in token.content.lower() and index < size]
+        if reserved:
+            tokenizer.pad_token = reserved[0]
+        else:
+            tokenizer.add_special_tokens({"pad_token": ADDED_PAD_TOKEN})
+    size = model.get_input_embeddings().num_embeddings
+    if len(tokenizer) > size:  # the added rows are zeros, not random: reruns stay byte-identical
+        model.resize_token_embeddings(len(tokenizer), mean_resizing=False)
+        with torch.no_grad():
+            model.get_input_embeddings().weight[size:] = 0.0
+    tokenizer.padding_side = "right"  # decoder RMs' positions then do not depend on the batch
+    model.config.pad_token_id = tokenizer.pad_token_id
+
+
+def _weights(name_or_path: str | Path, revision: str | None, dtype: str, trust_remote_code: bool) -> PreTrainedModel:
+    """Weights from safetensors only (a pickle can run code), one reward output."""
+    try:
+        return AutoModelForSequenceClassification.from_pretrained(
+            str(name_or_path), revision=revision, num_labels=1, dtype=getattr(torch, dtype),
+            use_safetensors=True, trust_remote_code=trust_remote_code)
+    except OSError as error:
+        if "safetensors" not in str(error):
+            raise
+        raise OSError(f"{name_or_path}@{revision or 'main'} has no safetensors weights, and pickled weights are "
+                      "not loaded (they can run code). Use a revision with model.safetensors (the hub's "
+                      f"conversion pull request, e.g. refs/pr/1) or convert it locally. ({error})") from error
+
+
+def load_reward_model(name_or_path: str | Path, revision: str | None = None, dtype: str = "float32",
+                      device: torch.device | None = None,
+                      trust_remote_code: bool = False) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
+    """A sequence-classification RM with one output, in eval mode in `dtype`, and its tokenizer.
+
+    `name_or_path` is a hub id, a model folder, or a LoRA adapter folder (`adapter_config.json`, as a LoRA
+    run saves it): then its base is loaded from the base's id and revision recorded there, in `dtype`, and
+    the adapter on top. Safe by default: safetensors only, no model-supplied code unless
+    `trust_remote_code`; a hub token, if any, is read by huggingface_hub from the environment (HF_TOKEN).
+    """
+    folder = Path(name_or_path)
+    adapter = folder / "adapter_config.json"
+    tokenizer = load_tokenizer(name_or_path, revision, trust_remote_code)
+    if adapter.is_file():
+        from peft import PeftModel
+
+        settings = json.loads(adapter.read_text())
+        if not (folder / "adapter_model.safetensors").is_file():
+            raise OSError(f"{folder} has no adapter_model.safetensors, and pickled weights are not loaded")
+        model = _weights(settings["base_model_name_or_path"], settings.get("revision"), dtype, trust_remote_code)
+        ensure_pad_token(model, tokenizer)
+        model = PeftModel.from_pretrained(model, str(folder))
+        model = model.to(getattr(torch, dtype))  # the adapters too: every score in one precision
+    else:
+        model = _weights(name_or_path, revision, dtype, trust_remote_code)
+        ensure_pad_token(model, tokenizer)
+    return model.to(device or default_device()).eval(), tokenizer
+
+
+def global_rm_to_train(rm: GlobalRMConfig, encoder: str | None, texts: Iterable[str], max_length: int,
+                       seed: int) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
+    """The global RM stage 02 trains and its tokenizer: a fresh tiny BERT over `vocabulary()` and the words of
+    `texts` (`encoder` None), or a pretrained encoder (`encoder`, a local folder) with a new reward head, of
+    which only the newly initialised weights (the head) train: the encoder stays as pretrained."""
+    from scpo import embedded  # the tiny BERT and its tokenizer
+
+    if encoder is None:
+        tokenizer = embedded.embedded_tokenizer(texts)
+        return embedded.embedded_reward_model(rm, len(tokenizer), max_length, seed), tokenizer
+    torch.manual_seed(seed)  # the new head's initialisation
+    model, loading = AutoModelForSequenceClassification.from_pretrained(encoder, num_labels=1, use_safetensors=True,
+                                                                       output_loading_info=True)
+    tokenizer = load_tokenizer(encoder)
+    ensure_pad_token(model, tokenizer)
+    new = set(loading["missing_keys"])
+    if not new:
+        raise ValueError(f"global_rm.encoder {encoder} already has a reward head: set it as scoring.model instead")
+    for name, parameter in model.named_parameters():
+        parameter.requires_grad = name in new
+    return model, tokenizer
+
+
+def folder_fingerprint(folder: Path) -> dict[str, str]:
+    """sha256 of every file of a model folder (hidden files and folders skipped), by relative path."""
+    hashes = {}
+    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+        relative = path.relative_to(folder)
+        if any(part.startswith(".") for part in relative.parts):
+            continue
+        digest = hashlib.sha256()
+        with path.open("rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+        hashes[relative.as_posix()] = digest.hexdigest()
+    return hashes
+
+
+def model_fingerprint(setting: str | None, revision: str | None, root: Path, key: str) -> dict[str, Any] | None:
+    """What a model setting stands for: a local folder's file hashes (not its path, so a clone elsewhere
+    matches), or a hub id with its revision; None when unset; 'embedded' as itself."""
+    if setting is None or setting == "embedded":
+        return None if setting is None else {"model": "embedded"}
+    resolved = resolve_model(setting, root, key)
+    if Path(resolved).is_dir():
+        return {"model": setting, "files": folder_fingerprint(Path(resolved))}
+    return {"model": setting, "revision": revision}
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m scpo.models`: the model-source stage. Writes what the configured models are (file hashes for
+    local folders), so DVC re-runs the stages that read a model when the folder's contents change."""
+    from scpo import config, io, paths
+
+    parser = argparse.ArgumentParser(prog="python -m scpo.models", description=main.__doc__)
+    parser.add_argument("--params", type=Path, required=True)
+    parser.add_argument("--out", type=Path, required=True)
+    args = parser.parse_args(argv)
+    cfg = config.load_stage("model_source", args.params)
+    root = paths.run_root()
+    scoring, global_rm = cfg["scoring"], cfg["global_rm"]
+    io.write_json({"scoring.model": model_fingerprint(scoring.model, scoring.revision, root, "scoring.model"),
+                   "global_rm.encoder": model_fingerprint(global_rm.encoder, None, root, "global_rm.encoder")},
+                  args.out)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
