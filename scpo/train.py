@@ -24,7 +24,7 @@ from scpo import config, evaluation, io, paths, selection
 from scpo.config import ScoringConfig, TrainingConfig
 from scpo.models import load_reward_model
 from scpo.scoring import score_texts
-from scpo.trainer import (WeightedRewardTrainer, model_card, preference_dataset, release,
+from scpo.trainer import (WeightedRewardTrainer, base_dtype, model_card, preference_dataset, release,
                           reward_config, run_fingerprint, save_model, shared_arguments, train_reward_model)
 
 
@@ -45,13 +45,11 @@ def train_arm(pairs: pd.DataFrame, base_model: str, scoring: ScoringConfig, trai
     LoRA loads the frozen base in the training precision (bfloat16 with `training.bf16`: half the memory)
     and keeps the adapters and the reward head in float32; the adapter records the base's revision.
     """
-    lora = training.lora()
-    dtype = "bfloat16" if lora and training.bf16 else "float32"
-    model, tokenizer = load_reward_model(base_model, scoring.revision, dtype,
+    model, tokenizer = load_reward_model(base_model, scoring.revision, base_dtype(training),
                                          trust_remote_code=scoring.trust_remote_code)
     dataset = preference_dataset(tokenizer, pairs.prompt, pairs.chosen, pairs.rejected, pairs.train_weight,
                                  scoring.max_length)
-    lora = lora and {**lora, "revision": scoring.revision}
+    lora = training.lora() and {**training.lora(), "revision": scoring.revision}
     fingerprint = run_fingerprint(reward_config(training, checkpoint_root, seed), dataset, base_model, lora)
     args = reward_config(training, checkpoint_root / fingerprint, seed)
     return train_reward_model(model, tokenizer, dataset, args, lora=lora)  # resumes, if it can

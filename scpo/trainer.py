@@ -176,11 +176,24 @@ def reward_trainer(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, d
         data_collator=WeightedPreferenceCollator(pad_token_id=tokenizer.pad_token_id), callbacks=callbacks,
         peft_config=peft_config,
     )
-    if lora is not None:  # the base stays in its loaded precision; what trains (adapters, head) keeps fp32 weights
-        for parameter in trainer.model.parameters():
-            if parameter.requires_grad and parameter.dtype != torch.float32:
-                parameter.data = parameter.data.float()
+    if lora is not None:
+        upcast_trainable(trainer.model)
     return trainer
+
+
+def base_dtype(training: TrainingConfig) -> str:
+    """The precision a run loads its model in: the frozen base of a LoRA run in bf16 when training in bf16
+    (half the memory: 15 GB for an 8B RM, not 30); otherwise fp32 (with `bf16`, mixed precision keeps fp32
+    master weights and computes in bf16)."""
+    return "bfloat16" if training.lora() and training.bf16 else "float32"
+
+
+def upcast_trainable(model: torch.nn.Module) -> None:
+    """What trains (LoRA adapters, the reward head) in fp32, whatever the base's precision: bf16 weights would
+    round away small Adam updates."""
+    for parameter in model.parameters():
+        if parameter.requires_grad and parameter.dtype != torch.float32:
+            parameter.data = parameter.data.float()
 
 
 def train_reward_model(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, dataset: datasets.Dataset,

@@ -254,3 +254,22 @@ def test_the_model_fingerprint_follows_the_contents_not_the_path(standins, tmp_p
     assert models.model_fingerprint("embedded", None, ROOT, "scoring.model") == {"model": "embedded"}
     assert models.model_fingerprint("org/rm", "abc123", ROOT, "scoring.model") == {"model": "org/rm", "revision": "abc123"}
     assert models.model_fingerprint(None, None, ROOT, "global_rm.encoder") is None
+
+
+def test_the_memory_plan_counts_what_a_run_loads(standins, tmp_path):
+    """scpo.memory builds the model on the meta device by the same rules as a run: its parameter table (roles,
+    precisions, bytes) equals that of the model a LoRA-bf16 run and a full fine-tune actually train."""
+    from transformers import AutoConfig
+
+    from scpo.memory import memory_plan, parameter_memory, planned_model
+
+    pairs, _ = toy_pairs()
+    train_pairs = train.arm_pairs("scpo", pairs[pairs.split == "train"])
+    model_config = AutoConfig.from_pretrained(standins["llama-tulu"])
+    scoring_cfg = dataclasses.replace(SCORING, max_length=48, revision=None)
+    for name, switches in {"lora": {"bf16": True, "lora_r": 4, "lora_alpha": 8}, "full": {}}.items():
+        training = dataclasses.replace(TRAINING, max_steps=1, per_device_train_batch_size=4, **switches)
+        run = train.train_arm(train_pairs, str(standins["llama-tulu"]), scoring_cfg, training, 0, tmp_path / name)
+        assert parameter_memory(planned_model(model_config, training)) == parameter_memory(run.model)
+    plan = memory_plan(model_config, training, tokens=16)
+    assert plan["weights_gb"] * 1e9 == pytest.approx(sum(p.numel() * 4 for p in run.model.parameters()))  # all fp32

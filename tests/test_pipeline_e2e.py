@@ -16,6 +16,8 @@ import yaml
 import pipeline
 from scpo.paths import RUN_ROOT_ENV
 
+pytestmark = pytest.mark.pipeline
+
 
 def run(args, cwd, env):
     done = subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, timeout=900)

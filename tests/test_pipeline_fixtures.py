@@ -9,6 +9,8 @@ import pytest
 from pipeline import TINY_STAGES, repro, scratch_project, stages_run
 from scpo.paths import ROOT
 
+pytestmark = pytest.mark.pipeline
+
 
 @pytest.fixture(scope="module", params=["prism", "goqa"])
 def project(request, tmp_path_factory):
