@@ -1,7 +1,11 @@
 """scpo: Steerable Cultural Preference Optimization of reward models (Oh et al., 2026).
 
-The notebooks in `notebooks/` orchestrate; this package computes: `data` (PRISM pairs and splits),
-`embedded` (the offline simulated PRISM and tiny RM), `scoring` (one scoring path for any RM),
-`selection` (filter, weights, arms), `loss` and `trainer` (weighted Bradley-Terry fine-tuning),
-`train` (one arm's run), `evaluation` (accuracy, bootstrap, bias matrix), `plotting`, `io`, `config`.
+The notebooks in `notebooks/` orchestrate; this package computes. Data: `data` (PRISM pairs and splits),
+`goqa` (GlobalOpinionQA), `embedded` (the offline simulated PRISM and tiny RM), `fetch` (local snapshots,
+the MiniLM encoder). Models: `models` (loading any reward model, the model-source stage), `scoring` (one
+encoding and scoring path). Method: `selection` (filter, weights, arms), `loss` and `trainer` (weighted
+Bradley-Terry fine-tuning), `train` (one arm's run). Analysis: `evaluation` (accuracy, bootstrap, bias
+matrix), `analysis`, `tradeoff` (the tau x beta grid), `gallery`, `plotting`. Plumbing: `config`, `io`,
+`paths`, `profile`, `notebooks`, `timings`. Measuring: `bench` (speed and memory side by side), `memory`
+(the memory plan).
 """

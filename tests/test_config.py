@@ -256,6 +256,40 @@ def test_int_field_given_as_string_is_a_config_error(tmp_path, value):
         load_stage("training", path)
 
 
+@pytest.mark.parametrize("dotted,value,message", [
+    ("scoring.model", 5, "scoring.model = 5 is not a string"),
+    ("global_rm.encoder", ["models/x"], "global_rm.encoder = ['models/x'] is not a string or null"),
+    ("scoring.model", None, "scoring.model = None is not a string"),
+])
+def test_text_fields_must_be_strings(tmp_path, dotted, value, message):
+    path = write_params(tmp_path, setter(dotted, value))
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        load_stage("global_scoring", path)
+
+
+def test_precision_switches_this_machine_lacks_stop_the_first_stage(tmp_path):
+    """TF32 passes validation on paper but needs an Ampere-or-newer GPU: refused by the first stage that
+    loads params (model_source, then data), naming the key, not by stage 04 after 01-03 ran."""
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this check is about a machine without a CUDA GPU")
+    path = write_params(tmp_path, setter("training.tf32", True))
+    for stage in ("model_source", "data"):
+        with pytest.raises(ConfigError, match=re.escape("params: training.tf32 = true needs an NVIDIA GPU of "
+                                                        "compute capability 8.0 or newer (Ampere); this machine "
+                                                        "has no CUDA GPU: set it to null")):
+            load_stage(stage, path)
+    path = write_params(tmp_path, setter("global_rm.training.tf32", True))  # trains only for the embedded RM
+    with pytest.raises(ConfigError, match=re.escape("global_rm.training.tf32 = true")):
+        load_stage("data", path)
+    raw = yaml.safe_load(path.read_text())
+    raw["scoring"]["model"] = "org/rm"
+    path.write_text(yaml.safe_dump(raw))
+    load_stage("data", path)  # not trained, so not checked
+    load_stage("data", write_params(tmp_path, setter("training.bf16", True)))  # bf16 autocast runs on a CPU
+
+
 # ------------------------------------------------------------------------------------------ countries
 
 @pytest.mark.parametrize("countries,message", [
