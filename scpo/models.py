@@ -92,15 +92,14 @@ def ensure_pad_token(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase)
     """
     if tokenizer.eos_token is None and tokenizer.sep_token is not None:  # BERT-style: TRL needs an EOS
         tokenizer.eos_token = tokenizer.sep_token
+    size = model.get_input_embeddings().num_embeddings
     if tokenizer.pad_token is None:
-        size = model.get_input_embeddings().num_embeddings
         reserved = [token.content for index, token in sorted(tokenizer.added_tokens_decoder.items())
                     if token.special and "pad" in token.content.lower() and index < size]
         if reserved:
             tokenizer.pad_token = reserved[0]
         else:
             tokenizer.add_special_tokens({"pad_token": ADDED_PAD_TOKEN})
-    size = model.get_input_embeddings().num_embeddings
     if len(tokenizer) > size:  # the added rows are zeros, not random: reruns stay byte-identical
         model.resize_token_embeddings(len(tokenizer), mean_resizing=False)
         with torch.no_grad():
