@@ -2,12 +2,20 @@
 
 `params.yaml` is the only place values live. Notebooks call `load_stage(stage, params_file)` and get
 only the sections that stage declares (the same list as its `params:` in `dvc.yaml`).
+
+Strict: the file is read as UTF-8 (`scpo.io.decode_text`) and as YAML that refuses a key given twice;
+every value is checked against its field's type with pydantic in strict mode (no `yes` for a number, no
+`null` or list for a number, no 1.0 for an integer), every integer is bounded, every seed is 0..2**31-1,
+and the training arguments are built as transformers will build them, all at the first stage.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import difflib
+import functools
+import math
+import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -16,6 +24,7 @@ import yaml
 
 DATASETS = ("prism", "goqa")  # PRISM; GlobalOpinionQA
 DATA_SOURCES = ("embedded", "local", "hub")
+NON_SUBSTANTIVE_POLICIES = ("keep", "drop")  # GlobalOpinionQA's "Don't know" options (scpo.goqa)
 SAMPLING_STRATEGIES = ("group_by_length", "random", "sequential")  # TrainingArguments.train_sampling_strategy
 # The file DVC hashes as the data stage's input where the input is not a local snapshot folder.
 INPUT_FOR_SOURCE = {("prism", "embedded"): "scpo/embedded.py", ("prism", "hub"): "scpo/data.py",
@@ -28,6 +37,10 @@ class ConfigError(ValueError):
 
 class RangeError(ConfigError):
     """A field out of range; `_build` names the section the field sits in."""
+
+
+INT_LIMIT = 2**31 - 1  # every integer param: larger ones overflow numpy, torch or the launcher silently
+SEED_LIMIT = 2**31 - 1  # numpy takes seeds up to 2**32 - 1; a run seed is added to each seed param
 
 
 def _check(ok: bool, key: str, allowed: str, value: Any) -> None:
@@ -49,6 +62,7 @@ class DataConfig:
     reference_countries: tuple[str, ...]  # majority countries kept beside `countries` (bias matrix, global RM pool)
     test_size: float  # share of split units held out (the study: 0.15)
     split_seed: int
+    goqa_non_substantive: str  # keep | drop GlobalOpinionQA options such as "Don't know" (scpo.goqa)
 
     def __post_init__(self) -> None:
         _check(self.dataset in DATASETS, "dataset", " | ".join(DATASETS), self.dataset)
@@ -59,6 +73,8 @@ class DataConfig:
         _check(expected is None or self.input == expected, "input",
                f"{expected} when data.source is {self.source}", self.input)
         _check(0.0 < self.test_size < 1.0, "test_size", "0 < test_size < 1", self.test_size)
+        _check(self.goqa_non_substantive in NON_SUBSTANTIVE_POLICIES, "goqa_non_substantive",
+               " | ".join(NON_SUBSTANTIVE_POLICIES), self.goqa_non_substantive)
 
 
 @dataclass(frozen=True)
@@ -161,6 +177,12 @@ class TrainingConfig:
     def __post_init__(self) -> None:
         _check(self.learning_rate > 0, "learning_rate", "> 0", self.learning_rate)
         _check(self.max_steps >= 1, "max_steps", ">= 1", self.max_steps)
+        _check(self.warmup_steps >= 0, "warmup_steps", ">= 0", self.warmup_steps)
+        _check(self.weight_decay >= 0, "weight_decay", ">= 0", self.weight_decay)
+        _check(self.max_grad_norm >= 0, "max_grad_norm", ">= 0 (0: no clipping)", self.max_grad_norm)
+        for name in ("adam_beta1", "adam_beta2"):  # torch.optim.AdamW's own check, here at the first stage
+            _check(0.0 <= getattr(self, name) < 1.0, name, "0 <= beta < 1", getattr(self, name))
+        _check(self.adam_epsilon >= 0, "adam_epsilon", ">= 0", self.adam_epsilon)
         _check(self.per_device_train_batch_size >= 1, "per_device_train_batch_size",
                ">= 1", self.per_device_train_batch_size)
         _check(self.logging_steps >= 1, "logging_steps", ">= 1", self.logging_steps)
@@ -201,6 +223,8 @@ class GlobalRMConfig:
     def __post_init__(self) -> None:
         _check(len(self.pool_countries) > 0, "pool_countries", "a non-empty list",
                self.pool_countries)
+        for name in ("hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size"):
+            _check(getattr(self, name) >= 1, name, ">= 1", getattr(self, name))
         _check(self.hidden_size % self.num_attention_heads == 0, "hidden_size",
                "a multiple of num_attention_heads", self.hidden_size)
 
@@ -263,6 +287,8 @@ class BenchConfig:
         _check(self.warmup_steps >= 1, "warmup_steps", ">= 1 (the timer starts at the end of a step)",
                self.warmup_steps)
         _check(self.threads >= 0, "threads", ">= 0", self.threads)
+        for name in ("hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size"):
+            _check(getattr(self, name) >= 1, name, ">= 1", getattr(self, name))
         _check(self.hidden_size % self.num_attention_heads == 0, "hidden_size",
                "a multiple of num_attention_heads", self.hidden_size)
 
@@ -352,63 +378,81 @@ def _build(cls: type, section: str, raw: Any) -> Any:
     if not isinstance(raw, dict):
         raise ConfigError(f"params: section '{section}' must be a mapping, got {type(raw).__name__}")
     names = {f.name for f in dataclasses.fields(cls)}
-    unknown = sorted(set(raw) - names)
+    unknown = sorted(set(raw) - names, key=str)
     missing = sorted(names - set(raw))
     if unknown:
         raise ConfigError(f"params: unknown key(s) {', '.join(f'{section}.{k}' + _nearest(k, names, f'{section}.') for k in unknown)}")
     if missing:
         raise ConfigError(f"params: missing key(s) {', '.join(f'{section}.{k}' for k in missing)}")
-    values = dict(raw)
-    for f in dataclasses.fields(cls):
-        if f.type == "tuple[str, ...]":
-            values[f.name] = _names(values[f.name], f"{section}.{f.name}")
-        elif f.type == "tuple[float, ...]":
-            values[f.name] = _numbers(values[f.name], f"{section}.{f.name}")
-    if cls is GlobalRMConfig:
-        values["training"] = _build(TrainingConfig, "global_rm.training", values["training"])
-    for f in dataclasses.fields(cls):
-        key, value = f"{section}.{f.name}", values[f.name]
-        if f.type in ("float", "float | None") and isinstance(value, (int, str)) and not isinstance(value, bool):
-            values[f.name] = _as_float(value, key)
-        elif f.type == "int" and (not isinstance(value, int) or isinstance(value, bool)):
-            raise ConfigError(f"params: {key} = {value!r} is not an integer")
-        elif f.type == "bool" and not isinstance(value, bool):
-            raise ConfigError(f"params: {key} = {value!r} is not true or false")
-        elif f.type == "bool | None" and value is not None and not isinstance(value, bool):
-            raise ConfigError(f"params: {key} = {value!r} is not true, false or null")
-        elif f.type in ("str", "str | None") and not (isinstance(value, str) or (value is None and "None" in f.type)):
-            raise ConfigError(f"params: {key} = {value!r} is not a string" + (" or null" if "None" in f.type else ""))
+    hints = typing.get_type_hints(cls)
+    values = {}
+    for name, value in raw.items():
+        if cls is GlobalRMConfig and name == "training":
+            values[name] = _build(TrainingConfig, "global_rm.training", value)
+        else:
+            values[name] = _typed(value, hints[name], f"{section}.{name}")
     try:
         return cls(**values)
     except RangeError as error:  # a nested section's errors come out here already named, as ConfigError
         raise ConfigError(f"params: {section}.{error}") from None
 
 
+@functools.cache
+def _adapter(hint: Any) -> Any:
+    from pydantic import TypeAdapter
+
+    return TypeAdapter(hint)
+
+
+def _expected(hint: Any) -> str:
+    """What a value of type `hint` is, in a message's words."""
+    args = [a for a in typing.get_args(hint) if a is not type(None)]
+    if typing.get_origin(hint) is tuple:
+        return "a list of names" if args[0] is str else "a list of numbers"
+    base = args[0] if args else hint
+    words = {int: "an integer", float: "a number", bool: "true or false", str: "a string"}[base]
+    return words + (" or null" if type(None) in typing.get_args(hint) else "")
+
+
+def _typed(value: Any, hint: Any, key: str) -> Any:
+    """`value` checked against the field type `hint` by pydantic in strict mode (bool is no number, 1.0
+    no integer, a list no number), or a ConfigError naming `key`, the value and the expected type.
+
+    YAML's own forms are taken as written: a list for a tuple (null for an empty list of names), a
+    number written as `1e-6` (YAML 1.1 reads it as text) for a float. Integers are bounded (INT_LIMIT;
+    seeds 0..SEED_LIMIT) and NaN is no number."""
+    from pydantic import ValidationError
+
+    args = typing.get_args(hint)
+    if typing.get_origin(hint) is tuple:
+        if value is None and args[0] is str:
+            value = []
+        value = tuple(value) if isinstance(value, list) else value
+    elif float in args or hint is float:
+        if isinstance(value, str):
+            try:
+                value = float(value)
+            except ValueError:
+                pass
+    try:
+        typed = _adapter(hint).validate_python(value, strict=True)
+    except ValidationError:
+        shown = list(value) if isinstance(value, tuple) else value
+        raise ConfigError(f"params: {key} = {shown!r} is not {_expected(hint)}") from None
+    items = typed if isinstance(typed, tuple) else (typed,)
+    if any(isinstance(v, float) and math.isnan(v) for v in items):
+        raise ConfigError(f"params: {key} = {value!r} is not a number (NaN)")
+    if isinstance(typed, int) and not isinstance(typed, bool):
+        low, high = (0, SEED_LIMIT) if key.endswith("seed") else (-INT_LIMIT, INT_LIMIT)
+        if not low <= typed <= high:
+            raise ConfigError(f"params: {key} = {typed!r} is out of range; allowed: integers {low}..{high}")
+    return typed
+
+
 def _nearest(key: Any, valid: Any, prefix: str = "") -> str:
     """' (did you mean '<prefix>x'?)' for the closest valid name, or '' when none is close."""
     close = difflib.get_close_matches(str(key), sorted(valid), n=1, cutoff=0.6)
     return f" (did you mean '{prefix}{close[0]}'?)" if close else ""
-
-
-def _names(value: Any, key: str) -> tuple[str, ...]:
-    if value is None:
-        return ()
-    if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
-        raise ConfigError(f"params: {key} = {value!r} is not a list of names")
-    return tuple(value)
-
-
-def _numbers(value: Any, key: str) -> tuple[float, ...]:
-    if not isinstance(value, list) or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value):
-        raise ConfigError(f"params: {key} = {value!r} is not a list of numbers")
-    return tuple(float(v) for v in value)
-
-
-def _as_float(value: int | str, key: str) -> float:
-    try:
-        return float(value)  # YAML reads 1e-6 as a string and .inf as a float
-    except ValueError:
-        raise ConfigError(f"params: {key} = {value!r} is not a number") from None
 
 
 def _countries(raw: Any) -> dict[str, str]:
@@ -418,8 +462,14 @@ def _countries(raw: Any) -> dict[str, str]:
     for slug, name in raw.items():
         if not (isinstance(slug, str) and slug.isidentifier() and slug == slug.lower()):
             raise ConfigError(f"params: countries.{slug}: a slug must be a lowercase identifier")
-        if not isinstance(name, str) or not name:
+        if not isinstance(name, str) or not name.strip():
             raise ConfigError(f"params: countries.{slug} must name a country, got {name!r}")
+    named: dict[str, str] = {}
+    for slug, name in raw.items():
+        if name in named:  # two slugs would write their results over each other's
+            raise ConfigError(f"params: countries.{named[name]} and countries.{slug} both name {name!r}: "
+                              "one slug per country")
+        named[name] = slug
     return dict(raw)
 
 
@@ -427,8 +477,8 @@ def _arms(raw: Any) -> tuple[str, ...]:
     """The trained arms, each a key of `scpo.selection.ARMS`."""
     from scpo.selection import ARMS  # selection imports torch; only this check needs it
 
-    if not isinstance(raw, list) or not raw or len(set(raw)) != len(raw):
-        raise ConfigError(f"params: arms must be a non-empty list without repeats, got {raw!r}")
+    if not isinstance(raw, list) or not raw or not all(isinstance(arm, str) for arm in raw) or len(set(raw)) != len(raw):
+        raise ConfigError(f"params: arms must be a non-empty list of arm names without repeats, got {raw!r}")
     unknown = [arm for arm in raw if arm not in ARMS]
     if unknown:
         raise ConfigError(f"params: arms: unknown arm(s) {', '.join(repr(a) + _nearest(a, ARMS) for a in unknown)}; "
@@ -438,23 +488,70 @@ def _arms(raw: Any) -> tuple[str, ...]:
 
 def _seeds(raw: Any) -> tuple[int, ...]:
     """Run seeds: each offsets the split, initialisation and shuffling seeds of its run."""
-    if not isinstance(raw, list) or not raw or len(set(raw)) != len(raw) or \
-            not all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in raw):
-        raise ConfigError(f"params: seeds must be a non-empty list of distinct integers >= 0, got {raw!r}")
+    if not isinstance(raw, list) or not raw or \
+            not all(isinstance(s, int) and not isinstance(s, bool) and 0 <= s <= SEED_LIMIT for s in raw) or \
+            len(set(raw)) != len(raw):
+        raise ConfigError(f"params: seeds must be a non-empty list of distinct integers 0..{SEED_LIMIT}, got {raw!r}")
     return tuple(raw)
 
 
+class _StrictLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, but a mapping that gives a key twice is an error (PyYAML keeps the last)."""
+
+
+def _mapping_without_repeated_keys(loader: _StrictLoader, node: yaml.MappingNode) -> dict[Any, Any]:
+    loader.flatten_mapping(node)
+    seen: dict[Any, int] = {}
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node, deep=True)
+        try:
+            first = seen.get(key)
+        except TypeError:
+            raise yaml.constructor.ConstructorError(None, None, f"a key must be a name, got {key!r}",
+                                                    key_node.start_mark) from None
+        if first is not None:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"key {key!r} is given twice (first on line {first}); the second would win silently",
+                key_node.start_mark)
+        seen[key] = key_node.start_mark.line + 1
+    return loader.construct_mapping(node, deep=True)
+
+
+_StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _mapping_without_repeated_keys)
+
+
+def load_yaml(path: str | Path) -> Any:
+    """A YAML file (params.yaml, a profile) read strictly: UTF-8, valid YAML, no key given twice; any
+    failure a ConfigError naming the file, with the line and column YAML reports."""
+    from scpo.io import input_file, read_text
+
+    path = Path(path)
+    try:
+        input_file(path, ConfigError, "a params file (YAML)")
+    except FileNotFoundError:
+        raise ConfigError(f"params file not found: {path}") from None
+    text = read_text(path, ConfigError, "a params file (YAML)")
+    try:
+        return yaml.load(text, Loader=_StrictLoader)  # noqa: S506 (a SafeLoader)
+    except yaml.YAMLError as error:
+        where = ""
+        mark = getattr(error, "problem_mark", None)
+        if mark is not None:
+            where = f"line {mark.line + 1}, column {mark.column + 1}: "
+        problem = getattr(error, "problem", None) or str(error)
+        hint = " (YAML does not allow tabs for indentation: use spaces)" if "\\t" in str(error) or "\t" in str(error) else ""
+        raise ConfigError(f"{path}: {where}not valid YAML: {problem}{hint}") from None
+
+
 def read_params(params_file: str | Path) -> dict[str, Any]:
-    """The raw YAML mapping, with a clear error when the file is missing or not a mapping."""
+    """The raw YAML mapping (`load_yaml`), with a clear error when it is not a mapping of known sections."""
     path = Path(params_file)
-    if not path.is_file():
-        raise ConfigError(f"params file not found: {path}")
-    raw = yaml.safe_load(path.read_text())
+    raw = load_yaml(path)
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: expected a mapping of sections")
-    unknown = sorted(set(raw) - set(SECTIONS))
+    unknown = sorted(set(raw) - set(SECTIONS), key=str)
     if unknown:
-        raise ConfigError(f"{path}: unknown section(s) {', '.join(k + _nearest(k, SECTIONS) for k in unknown)}")
+        raise ConfigError(f"{path}: unknown section(s) {', '.join(str(k) + _nearest(k, SECTIONS) for k in unknown)}")
     return raw
 
 
@@ -479,7 +576,42 @@ def load_stage(stage: str, params_file: str | Path) -> dict[str, Any]:
         raise ConfigError(f"params: missing section(s) {', '.join(missing)} needed by stage '{stage}'")
     check_across_sections(loaded)
     check_machine(loaded)
+    if stage in FIRST_STAGES:
+        check_training_arguments(loaded)
     return {section: loaded[section] for section in sections}
+
+
+# The stages that come first in `dvc repro` (model_source) or in a notebook session (data): they also build
+# the training arguments, so a value transformers refuses stops the pipeline before anything runs.
+FIRST_STAGES = ("model_source", "data")
+
+
+def check_training_arguments(loaded: dict[str, Any]) -> None:
+    """Build the training arguments of every training section exactly as stage 04 will
+    (`scpo.trainer.reward_config`); a value transformers refuses (e.g. an unknown lr_scheduler_type)
+    becomes a ConfigError naming the key."""
+    import tempfile
+
+    trainings = [("training", loaded.get("training"))]
+    if getattr(loaded.get("scoring"), "model", None) == "embedded" and "global_rm" in loaded:
+        trainings.append(("global_rm.training", loaded["global_rm"].training))
+    trainings = [(key, training) for key, training in trainings if training is not None]
+    if not trainings:
+        return
+    from scpo.trainer import reward_config  # transformers: only this check needs it
+
+    for key, training in trainings:
+        with tempfile.TemporaryDirectory() as scratch:
+            try:
+                reward_config(training, Path(scratch))
+            except (ValueError, TypeError) as error:
+                message = str(error)  # name the key: the message names the field, or starts with its value
+                named = [name for name, value in dataclasses.asdict(training).items()
+                         if name in message or isinstance(value, str) and value and
+                         (message.startswith(value) or f"{value!r} is not" in message or f"{value} is not" in message)]
+                where = f"{key}.{named[0]} = {getattr(training, named[0])!r}" if named else key
+                raise ConfigError(f"params: {where}: transformers refuses these training arguments: "
+                                  f"{str(error).splitlines()[0]}") from None
 
 
 def stage_sections(stage: str) -> tuple[str, ...]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,25 +19,43 @@ import numpy as np
 import pandas as pd
 
 from scpo.config import ConfigError
+from scpo.io import read_text
 
 EMPTY_RESPONSE = "EMPTY STRING"
+INT32_MAX = 2**31 - 1  # integer fields are bounded: a turn beyond int64 would wrap silently in numpy
 # Required fields and a check of each value; anything else in a row is carried along untouched.
 UTTERANCE_FIELDS = {
     "utterance_id": "string", "interaction_id": "string", "conversation_id": "string",
-    "user_id": "string", "turn": "int>=0", "within_turn_id": "int>=0", "user_prompt": "string",
-    "model_response": "string", "model_name": "string", "score": "int 1..100", "if_chosen": "bool",
+    "user_id": "string", "turn": f"int 0..{INT32_MAX}", "within_turn_id": f"int 0..{INT32_MAX}",
+    "user_prompt": "string", "model_response": "string", "model_name": "string", "score": "int 1..100",
+    "if_chosen": "bool",
 }
 SURVEY_FIELDS = {"user_id": "string", "location": "mapping with reside_country"}
+# An interaction is one user's one prompt: its rows must agree on these (else pairs would be credited to the
+# wrong user, split or prompt); a conversation is one user's.
+INTERACTION_FIELDS = ("user_id", "conversation_id", "turn", "user_prompt")
 
 
 class DataValidationError(ValueError):
     """A data row is malformed; the message names the file, the row and the field."""
 
 
+class _Absent:
+    """A required field left out of a JSON row (told apart from null and NaN in messages)."""
+
+    def __repr__(self) -> str:
+        return "<absent>"
+
+
+ABSENT = _Absent()
+
+
 def load_prism_config(name: str, source: str, folder: Path, hub_id: str, revision: str) -> tuple[pd.DataFrame, str]:
     """One PRISM config (`survey` or `utterances`) as a DataFrame, and a label naming where it came from.
 
-    source "hub" reads `hub_id` at the pinned `revision`; anything else reads `<folder>/<name>.jsonl`.
+    source "hub" reads `hub_id` at the pinned `revision` through `datasets`; anything else reads
+    `<folder>/<name>.jsonl` with `read_jsonl` (strict UTF-8 and JSON, every value as written: no type
+    inference that would turn a score "70" into 70 or a huge turn into a wrapped integer).
     """
     if source == "hub":
         label = f"{hub_id}@{revision}:{name}"
@@ -51,44 +70,96 @@ def load_prism_config(name: str, source: str, folder: Path, hub_id: str, revisio
             ) from error
         return dataset.to_pandas(), label
     path = Path(folder) / f"{name}.jsonl"
-    if not path.is_file():
-        raise FileNotFoundError(f"{path} not found: expected PRISM's {name}.jsonl there (see README, 'Real data')")
-    raw = raw_jsonl(path)
-    try:
-        dataset = datasets.load_dataset("json", data_files=str(path), split="train")
-    except Exception as error:
-        raise DataValidationError(f"{path}: not readable as JSON lines ({type(error).__name__}: {error})") from error
-    frame = dataset.to_pandas()
+    rows = read_jsonl(path, f"PRISM's {name}.jsonl (see README, 'Real data')")
+    frame = pd.DataFrame.from_records(rows)
     fields = UTTERANCE_FIELDS if name == "utterances" else SURVEY_FIELDS
-    for field_name in fields:  # as written in the file: Arrow would turn a score "70" into 70 without a word
+    for field_name in fields:  # absent from a row: ABSENT, not pandas' NaN, so the message can say so
         if field_name in frame.columns:
-            frame[field_name] = [row.get(field_name) for row in raw]
+            frame[field_name] = pd.Series([row.get(field_name, ABSENT) for row in rows], dtype=object)
     return frame, str(path)
 
 
-def raw_jsonl(path: Path) -> list[dict]:
-    """Every line of a JSON-lines file as written (for validation), or an error naming the line.
+class _RowProblem(ValueError):
+    """A JSON row the standard parser would accept but the data must not: repeated keys, overflow."""
+
+
+def _object_without_repeated_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    row: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in row:  # json keeps the last silently: the row would lose a value without a word
+            raise _RowProblem(f"field {key!r} appears twice")
+        row[key] = value
+    return row
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if math.isinf(value):
+        raise _RowProblem(f"the number {text} is outside the range of a float")
+    return value
+
+
+def _lone_surrogate(value: Any, where: str = "") -> str | None:
+    """The field path of the first string holding a lone UTF-16 surrogate (an escape like \ud800)."""
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return where or "a value"
+        return None
+    items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+    for key, item in items:
+        found = _lone_surrogate(item, f"{where}.{key}" if where else str(key))
+        if found:
+            return found
+    return None
+
+
+def read_jsonl(path: Path, what: str) -> list[dict]:
+    """Every row of a JSON-lines file, exactly as written, or a DataValidationError naming the file and the
+    row (line): not UTF-8 or compressed (`scpo.io.decode_text`), not JSON, a field given twice, a number
+    beyond float range, a lone surrogate escape, not an object, a blank line between rows.
 
     Blank lines at the end are ignored; a blank line between rows is an error, so that row numbers
-    stay line numbers in every later message."""
+    stay line numbers in every later message. NaN and Infinity (not JSON, but Python writes them) are
+    read as floats, for the field checks to name."""
+    text = read_text(path, DataValidationError, what)
     rows, blank = [], None
-    with open(path, encoding="utf-8") as handle:
-        for number, line in enumerate(handle, start=1):
-            if not line.strip():
-                blank = blank or number
-                continue
-            if blank:
-                raise DataValidationError(f"{path}: row {blank}: blank line between rows")
-            try:
-                row = json.loads(line)
-            except ValueError as error:
-                raise DataValidationError(f"{path}: row {number}: not readable as JSON lines ({error})") from None
-            if not isinstance(row, dict):
-                raise DataValidationError(f"{path}: row {number}: not a JSON object")
-            rows.append(row)
+    for number, line in enumerate(text.split("\n"), start=1):
+        if not line.strip():
+            blank = blank or number
+            continue
+        if blank:
+            raise DataValidationError(f"{path}: row {blank}: blank line between rows")
+        try:
+            row = json.loads(line, object_pairs_hook=_object_without_repeated_keys, parse_float=_finite_float)
+        except _RowProblem as error:
+            raise DataValidationError(f"{path}: row {number}: {error}") from None
+        except RecursionError:
+            raise DataValidationError(f"{path}: row {number}: nested too deeply to read") from None
+        except ValueError as error:  # JSONDecodeError, or an integer of more than 4300 digits
+            raise DataValidationError(f"{path}: row {number}: not readable as JSON lines ({error})") from None
+        if not isinstance(row, dict):
+            raise DataValidationError(f"{path}: row {number}: not a JSON object")
+        surrogate = _lone_surrogate(row)
+        if surrogate:
+            raise DataValidationError(f"{path}: row {number}: field '{surrogate}' holds a lone surrogate escape "
+                                      "(such as \\ud800): not valid Unicode text")
+        rows.append(row)
     if not rows:
         raise DataValidationError(f"{path}: no rows")
     return rows
+
+
+def _integer_in(value: Any, low: int, high: int) -> bool:
+    """A whole number (no bool, no string) in [low, high]; exact for Python ints of any size."""
+    if isinstance(value, (bool, np.bool_)):
+        return False
+    if isinstance(value, (int, np.integer)):
+        return low <= int(value) <= high
+    if isinstance(value, (float, np.floating)):
+        return math.isfinite(value) and float(value).is_integer() and low <= value <= high
+    return False
 
 
 def _bad_rows(column: pd.Series, rule: str) -> pd.Series:
@@ -100,31 +171,55 @@ def _bad_rows(column: pd.Series, rule: str) -> pd.Series:
     if rule.startswith("mapping"):
         return ~column.map(lambda v: isinstance(v, dict) and isinstance(v.get("reside_country"), str)
                            and bool(v["reside_country"].strip()))
-    is_number = column.map(lambda v: isinstance(v, (int, float, np.integer, np.floating))
-                            and not isinstance(v, (bool, np.bool_)))  # no strings, no booleans
-    numeric = pd.to_numeric(column.where(is_number), errors="coerce")
-    ok = is_number & numeric.notna() & (numeric == numeric.round())
-    ok &= numeric.between(1, 100) if rule == "int 1..100" else numeric >= 0
-    return ~ok
+    bounds = re.fullmatch(r"int (\d+)\.\.(\d+)", rule)
+    if bounds is None:
+        raise ValueError(f"unknown field rule {rule!r}")
+    low, high = int(bounds[1]), int(bounds[2])
+    return ~column.map(lambda v: _integer_in(v, low, high)).astype(bool)
+
+
+def describe(value: Any) -> str:
+    """How a bad value reads in a message: absent, null, NaN, or its repr."""
+    if value is ABSENT:
+        return "is missing (absent from the row)"
+    if value is None:
+        return "is missing (null)"
+    if isinstance(value, float) and math.isnan(value):
+        return "= NaN"
+    return f"= {value!r}"
 
 
 def validate_rows(frame: pd.DataFrame, fields: dict[str, str], label: str) -> None:
     """Raise DataValidationError naming the file, the first bad row (1-based line) and the field."""
     for name, rule in fields.items():
-        if name not in frame.columns:
+        if name not in frame.columns or frame[name].map(lambda v: v is ABSENT).all():
             raise DataValidationError(f"{label}: field '{name}' is missing from every row")
         bad = _bad_rows(frame[name], rule)
         if bad.any():
             row = int(np.flatnonzero(bad.to_numpy())[0])
             value = frame[name].iloc[row]
             value = value.item() if isinstance(value, np.generic) else value  # 500, not np.int64(500)
-            # null in the file, the field left out of this row, or NaN: say so rather than print nan
-            missing = value is None or (isinstance(value, float) and math.isnan(value))
+            missing = value is ABSENT or value is None
+            raise DataValidationError(f"{label}: row {row + 1}: field '{name}' {describe(value)}"
+                                      + (", expected a valid " if missing else " is not a valid ")
+                                      + f"{rule} ({int(bad.sum())} bad row(s) in all)")
+
+
+def check_consistent(frame: pd.DataFrame, unit: str, fields: tuple[str, ...], label: str, why: str) -> None:
+    """Every row sharing a `unit` value (e.g. one interaction) agrees on each of `fields`, or a
+    DataValidationError naming the first disagreeing row, the row it disagrees with and both values."""
+    rows = pd.Series(np.arange(len(frame)), index=frame.index)
+    first_row = rows.groupby(frame[unit].to_numpy(), sort=False).transform("first")
+    for name in fields:
+        values = frame[name].to_numpy(dtype=object)
+        first = values[first_row.to_numpy()]
+        differs = np.fromiter((a != b for a, b in zip(values, first)), dtype=bool, count=len(values))
+        if differs.any():
+            row = int(np.flatnonzero(differs)[0])
+            other = int(first_row.iloc[row])
             raise DataValidationError(
-                f"{label}: row {row + 1}: field '{name}' "
-                + ("is missing (null or absent), expected a valid " if missing else f"= {value!r} is not a valid ")
-                + f"{rule} ({int(bad.sum())} bad row(s) in all)"
-            )
+                f"{label}: row {row + 1}: field '{name}' = {values[row]!r} disagrees with row {other + 1} "
+                f"({first[row]!r}) of the same {unit} {frame[unit].iloc[row]!r}: {why}")
 
 
 def check_unique(frame: pd.DataFrame, columns: list[str], label: str) -> None:
@@ -137,13 +232,40 @@ def check_unique(frame: pd.DataFrame, columns: list[str], label: str) -> None:
                                   f"{value[0] if len(value) == 1 else tuple(value)!r} repeat row {first + 1}")
 
 
+def label_key(label: str) -> str:
+    """What two spellings of one country label share: case and runs of whitespace ignored."""
+    return " ".join(label.split()).casefold()
+
+
+def canonical_labels(labels: list[str], preferred: set[str] = frozenset()) -> tuple[dict[str, str], int]:
+    """One spelling per country label: a map from every spelling in `labels` to its canonical one, and
+    how many entries of `labels` it changes.
+
+    Spellings that differ only in case or whitespace ('Chile', 'chile', ' Chile ') are one label, else
+    the study country would silently lose data to a "new" country. The canonical spelling is a name of
+    `preferred` (the configured countries) when one matches, else the most frequent spelling with its
+    whitespace collapsed (the first seen on a tie)."""
+    by_key: dict[str, dict[str, int]] = {}
+    for label in labels:
+        spellings = by_key.setdefault(label_key(label), {})
+        collapsed = " ".join(label.split())
+        spellings[collapsed] = spellings.get(collapsed, 0) + 1
+    preferred_by_key = {label_key(name): name for name in preferred}
+    canonical = {key: preferred_by_key.get(key) or max(spellings, key=spellings.get)
+                 for key, spellings in by_key.items()}
+    mapping = {label: canonical[label_key(label)] for label in set(labels)}
+    return mapping, sum(mapping[label] != label for label in labels)
+
+
 UNIQUE = {"survey": [["user_id"]], "utterances": [["utterance_id"], ["interaction_id", "within_turn_id"]]}
 
 
-def user_countries(survey: pd.DataFrame) -> pd.Series:
-    """`location.reside_country` per user, indexed by user_id (validated and unique)."""
-    return pd.Series(survey.location.map(lambda loc: loc["reside_country"]).to_numpy(), index=survey.user_id,
-                     name="country")
+def user_countries(survey: pd.DataFrame, preferred: set[str] = frozenset()) -> tuple[pd.Series, int]:
+    """`location.reside_country` per user, indexed by user_id (validated and unique), each country in one
+    spelling (`canonical_labels`); and how many users' labels that changed."""
+    raw = [loc["reside_country"] for loc in survey.location]
+    mapping, changed = canonical_labels(raw, preferred)
+    return pd.Series([mapping[c] for c in raw], index=survey.user_id.to_numpy(), name="country"), changed
 
 
 def split_units(unit_ids: list[str], test_size: float, seed: int) -> pd.Series:
@@ -157,6 +279,20 @@ def split_units(unit_ids: list[str], test_size: float, seed: int) -> pd.Series:
         pd.Series("train", index=split["train"]["user_id"]),
         pd.Series("test", index=split["test"]["user_id"]),
     ]).rename("split")
+
+
+def check_split(pairs: pd.DataFrame, countries: dict[str, str], unit: str, test_size: float) -> None:
+    """Every study country has pairs of at least one `unit` (user, question) in each split, or a ConfigError
+    naming the country and how many it has: training and evaluation need both."""
+    for slug, name in countries.items():
+        mine = pairs[pairs.country == name]
+        per_split = mine.groupby("split").user_id.nunique()
+        train, test = int(per_split.get("train", 0)), int(per_split.get("test", 0))
+        if train == 0 or test == 0:
+            raise ConfigError(
+                f"params: countries.{slug} = {name!r} has {train + test} {unit}(s) with pairs: {train} in the training "
+                f"split and {test} in the test split (data.test_size = {test_size}); training and evaluation need "
+                f"at least one in each: more {unit}s, another data.split_seed or test_size, or leave the country out")
 
 
 def build_pairs(utterances: pd.DataFrame) -> tuple[pd.DataFrame, int]:
@@ -266,7 +402,10 @@ def prepare_prism(source: str, folder: Path, hub_id: str, revision: str, test_si
         check_unique(survey, columns, survey_label)
     for columns in UNIQUE["utterances"]:
         check_unique(utterances, columns, utterances_label)
-    user_country = user_countries(survey)
+    check_consistent(utterances, "interaction_id", INTERACTION_FIELDS, utterances_label,
+                     "an interaction is one user's one prompt, so its rows must agree")
+    check_consistent(utterances, "conversation_id", ("user_id",), utterances_label, "a conversation is one user's")
+    user_country, relabelled = user_countries(survey, set(countries.values()) | keep)
     check_countries(countries, user_country)
     check_reference_countries(keep - set(countries.values()), user_country)
     split = split_units(list(survey.user_id), test_size, split_seed)
@@ -277,11 +416,13 @@ def prepare_prism(source: str, folder: Path, hub_id: str, revision: str, test_si
     counts = country_counts(user_country, split, utterances, pairs)
     outside = ~pairs.country.isin(keep)
     pairs = pairs[~outside].reset_index(drop=True)
+    check_split(pairs, countries, "user", test_size)
     facts = {"source": survey_label if source != "embedded" else "embedded", "split_units": "users",
              "survey_users": len(survey), "survey_only_users": int((~survey.user_id.isin(utterances.user_id)).sum()),
              "utterances": len(utterances),
              "empty_responses": int((utterances.model_response == EMPTY_RESPONSE).sum()),
              "single_response_interactions": int((utterances.groupby("interaction_id").size() == 1).sum()),
              "pairs": len(pairs), "ties_dropped": n_ties, "orphan_pairs_dropped": int(orphans.sum()),
+             "country_labels_normalised": relabelled,
              "pairs_of_other_countries_dropped": int(outside.sum())}
     return Prepared(pairs, scored_utterances(pairs), counts, facts)

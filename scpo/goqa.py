@@ -8,6 +8,19 @@ residence-country names here, in one place, so the rest of the pipeline speaks o
 Pairs, per country and question: every two options whose shares differ; the higher share is chosen,
 equal shares are dropped (counted). The question is the split and bootstrap unit (it sits in the
 `user_id` column the pipeline resamples), so test questions are unseen in training.
+
+What real files hold, and the policy for each (every drop counted in the data stage's metrics):
+- a (question, country) entry whose shares are all zero (a conditional follow-up not asked there):
+  dropped, counted per country (`all_zero_shares`);
+- one question (same text, same options) on two rows: one question unit (else it would sit in both
+  splits); countries only the later row has are added to it, a country both rows have keeps the first
+  row's shares (`repeated_question_rows`, `repeated_question_country_entries`);
+- two identical option texts in one question: the question is dropped (its pairs would prefer a text to
+  itself; `questions_with_repeated_options`);
+- country labels differing only in case or whitespace: one country (`country_labels_normalised`);
+- non-substantive options ("DK/Refused", "Don't know", "No answer", "Missing; ..."): `non_substantive`
+  = keep (as the study is believed to have done: it describes no such step) makes pairs of them like any
+  option; drop removes them (and their shares) before pairs are made (`non_substantive_options`).
 """
 
 from __future__ import annotations
@@ -16,6 +29,7 @@ import ast
 import csv
 import itertools
 import math
+import re
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +37,10 @@ import datasets
 import numpy as np
 import pandas as pd
 
-from scpo.data import DataValidationError, Prepared, check_countries, check_reference_countries, split_units
+from scpo.data import (DataValidationError, Prepared, canonical_labels, check_countries, check_reference_countries,
+                       check_split, label_key, split_units)
+from scpo.config import NON_SUBSTANTIVE_POLICIES
+from scpo.io import decode_text, input_file
 
 FILE_NAME = "global_opinions.csv"  # the hub dataset's file (data/global_opinions.csv)
 FIELDS = ("question", "selections", "options", "source")
@@ -33,10 +50,14 @@ PRISM_TO_GOQA = {
     "United Kingdom": ("Britain", "Great Britain"),  # GAS, WVS
     "South Korea": ("S. Korea", "South Korea"),
 }
-GOQA_TO_PRISM = {label: prism for prism, labels in PRISM_TO_GOQA.items() for label in labels}
+GOQA_TO_PRISM = {label_key(label): prism for prism, labels in PRISM_TO_GOQA.items() for label in labels}
 NON_NATIONAL = "(Non-national sample)"  # e.g. "S. Africa (Non-national sample)": not a country's opinion
 SHARE_TOLERANCE = 1e-6  # shares are fractions in [0, 1]; rounding in the CSV may overshoot by a hair
 SUM_TOLERANCE = 0.1  # shares rounded to 2 decimals may overshoot 1 by up to 0.005 per option (20 options: 0.1)
+# Options that are no opinion: GAS's "DK/Refused", WVS's "Don't know", "No answer", "Missing; ...",
+# "Other missing; Multiple answers Mail (EVS)", "Not asked". Matched at the start of the text, any case.
+NON_SUBSTANTIVE = re.compile(r"^\s*(dk\b|don[\'’]?t know|do not know|refused|no answer|not asked|(other )?missing\b)",
+                             re.IGNORECASE)
 
 
 def load_goqa(source: str, folder: Path, hub_id: str, revision: str) -> tuple[pd.DataFrame, str]:
@@ -54,43 +75,41 @@ def load_goqa(source: str, folder: Path, hub_id: str, revision: str) -> tuple[pd
                 "data/goqa in params.yaml."
             ) from error
         return dataset.to_pandas(), label
-    path = Path(folder) / FILE_NAME
-    if not path.is_file():
-        raise FileNotFoundError(f"{path} not found: expected GlobalOpinionQA's {FILE_NAME} there "
-                                "(README, 'Real data')")
-    check_csv_records(path)
+    path = input_file(Path(folder) / FILE_NAME, DataValidationError,
+                      f"GlobalOpinionQA's {FILE_NAME} (README, 'Real data')")
+    return read_csv(path), str(path)
+
+
+def read_csv(path: Path) -> pd.DataFrame:
+    """A CSV file as a frame of strings, every cell as written (`scpo.io.decode_text` first), or a
+    DataValidationError naming the row: a record whose field count differs from the header's, a quote
+    never closed (a cut-off file), a header naming a column twice, no header or no rows. Rows are data
+    rows, the header not counted; blank lines are skipped."""
+    text = decode_text(path.read_bytes(), str(path), DataValidationError)
+    reader = csv.reader(text.splitlines(keepends=True), strict=True)
+    header, records = None, []
     try:
-        dataset = datasets.load_dataset("csv", data_files=str(path), split="train")
-    except Exception as error:
-        raise DataValidationError(f"{path}: not readable as CSV ({type(error).__name__}: {error})") from error
-    return dataset.to_pandas(), str(path)
-
-
-def check_csv_records(path: Path) -> None:
-    """Every record of a CSV file has as many fields as its header, or a DataValidationError naming the
-    row (the data row, header not counted; blank lines skipped, as `datasets` does): `datasets` would
-    say only that generating the dataset failed, or fill a short row with NaN."""
-    with open(path, newline="", encoding="utf-8-sig") as handle:
-        reader = csv.reader(handle, strict=True)
-        header, rows = None, 0
-        try:
-            for record in reader:
-                if not record:
-                    continue
-                if header is None:
-                    header = record
-                    continue
-                rows += 1
-                if len(record) != len(header):
-                    raise DataValidationError(f"{path}: row {rows}: {len(record)} field(s), the header has "
-                                              f"{len(header)} ({', '.join(header)})")
-        except csv.Error as error:  # e.g. a quote never closed: the file was cut off
-            raise DataValidationError(f"{path}: row {rows + 1} (line {reader.line_num}): not readable as CSV "
-                                      f"({error}; truncated file?)") from None
+        for record in reader:
+            if not record:
+                continue
+            if header is None:
+                header = record
+                repeated = sorted({name for name in header if header.count(name) > 1})
+                if repeated:
+                    raise DataValidationError(f"{path}: the header names column {repeated[0]!r} twice")
+                continue
+            if len(record) != len(header):
+                raise DataValidationError(f"{path}: row {len(records) + 1}: {len(record)} field(s), the header has "
+                                          f"{len(header)} ({', '.join(header)})")
+            records.append(record)
+    except csv.Error as error:  # e.g. a quote never closed: the file was cut off
+        raise DataValidationError(f"{path}: row {len(records) + 1} (line {reader.line_num}): not readable as CSV "
+                                  f"({error}; truncated file?)") from None
     if header is None:
         raise DataValidationError(f"{path}: empty, not readable as CSV (expected a header row: {', '.join(FIELDS)})")
-    if rows == 0:
+    if not records:
         raise DataValidationError(f"{path}: no rows below the header")
+    return pd.DataFrame(records, columns=header, dtype=object)
 
 
 def _literal(text: Any, label: str, row: int, field: str) -> Any:
@@ -120,7 +139,7 @@ def parse_options(text: Any, label: str, row: int) -> list[str]:
 
 def parse_selections(text: Any, n_options: int, label: str, row: int) -> dict[str, list[float]]:
     """Country label -> answer shares, from `defaultdict(<class 'list'>, {...})`; each list must have
-    one share in [0, 1] per option."""
+    one share in [0, 1] per option (all zero is allowed here: `parse_goqa` counts and drops it)."""
     if not isinstance(text, str) or "{" not in text or "}" not in text:
         raise DataValidationError(f"{label}: row {row}: field 'selections' is not a defaultdict text: {str(text)[:80]!r}")
     body = text[text.index("{"): text.rindex("}") + 1]
@@ -141,56 +160,89 @@ def parse_selections(text: Any, n_options: int, label: str, row: int) -> dict[st
         if not all(isinstance(s, (int, float)) and not isinstance(s, bool) and math.isfinite(s)
                    and -SHARE_TOLERANCE <= s <= 1 + SHARE_TOLERANCE for s in shares):
             raise DataValidationError(f"{where}: shares must be numbers in [0, 1], got {shares!r}")
-        if sum(shares) <= 0:
-            raise DataValidationError(f"{where}: shares sum to 0")
         if sum(shares) > 1 + SUM_TOLERANCE:  # a distribution over options: more than 1 is not rounding
             raise DataValidationError(f"{where}: shares sum to {sum(shares):.3g} > 1, got {shares!r}")
     return selections
 
 
 def prism_country(label: str) -> str | None:
-    """PRISM's name for a GlobalOpinionQA country label; None for a non-national sample."""
+    """PRISM's name for a GlobalOpinionQA country label (any case); None for a non-national sample."""
     if NON_NATIONAL.lower() in label.lower():
         return None
-    return GOQA_TO_PRISM.get(label.strip(), label.strip())
+    return GOQA_TO_PRISM.get(label_key(label), " ".join(label.split()))
 
 
-def parse_goqa(frame: pd.DataFrame, label: str) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, Any]]:
+def _missing(value: Any) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value)) or \
+        (isinstance(value, str) and not value.strip())
+
+
+def parse_goqa(frame: pd.DataFrame, label: str, non_substantive: str = "keep",
+               preferred: set[str] = frozenset()) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, Any]]:
     """Validate every row; return (questions, answer shares, drop counts).
 
     questions: question_id, question, options (list), source. shares: question_id, country (PRISM
     name), shares (list, normalised to sum 1). Dropped and counted, never silently: rows without a
     question text (the hub CSV has one), non-national samples, a second label of the same country in
-    one row. Anything else malformed raises DataValidationError naming the file, row and field.
+    one row, all-zero shares (per country), repeated questions and options, non-substantive options
+    under `non_substantive: drop` (module docstring). `preferred`: the configured country names, the
+    spelling labels that differ only in case take. Anything else malformed raises DataValidationError
+    naming the file, row and field.
     """
+    if non_substantive not in NON_SUBSTANTIVE_POLICIES:
+        raise ValueError(f"non_substantive = {non_substantive!r}; allowed: {' | '.join(NON_SUBSTANTIVE_POLICIES)}")
     missing = [f for f in FIELDS if f not in frame.columns]
     if missing:
         raise DataValidationError(f"{label}: field(s) {', '.join(missing)} missing from every row "
                                   f"(columns: {', '.join(map(str, frame.columns))})")
     if frame.empty:
         raise DataValidationError(f"{label}: no rows")
-    questions, shares = [], []
-    drops = {"rows_without_question": 0, "non_national_samples": 0, "duplicate_country_labels": 0}
+    drops: dict[str, Any] = {"rows_without_question": 0, "non_national_samples": 0, "duplicate_country_labels": 0,
+                             "all_zero_shares": {}, "repeated_question_rows": 0,
+                             "repeated_question_country_entries": 0, "questions_with_repeated_options": 0,
+                             "country_labels_normalised": 0, "non_substantive_policy": non_substantive,
+                             "non_substantive_options": 0, "questions_without_two_substantive_options": 0}
+    rows = []  # (row number, question, options, source, selections), validated
     for index, record in enumerate(frame[list(FIELDS)].itertuples(index=False), start=1):
         question = record.question
-        if question is None or (isinstance(question, float) and math.isnan(question)) or \
-                (isinstance(question, str) and not question.strip()):
+        if _missing(question):
             drops["rows_without_question"] += 1
             continue
         if not isinstance(question, str):
             raise DataValidationError(f"{label}: row {index}: field 'question' = {question!r} is not a string")
-        if not isinstance(record.source, str) or not record.source:
-            missing = record.source is None or (isinstance(record.source, float) and math.isnan(record.source))
-            shown = "is missing" if missing else f"= {record.source!r} is not a string"
+        if _missing(record.source) or not isinstance(record.source, str):
+            shown = "is missing" if _missing(record.source) else f"= {record.source!r} is not a string"
             raise DataValidationError(f"{label}: row {index}: field 'source' {shown}")
         options = parse_options(record.options, label, index)
-        selections = parse_selections(record.selections, len(options), label, index)
-        question_id = f"goqa{index:05d}"  # the row number: stable across drops elsewhere
-        questions.append({"question_id": question_id, "question": question.strip(), "options": options,
-                          "source": record.source})
+        rows.append((index, question.strip(), options, record.source,
+                     parse_selections(record.selections, len(options), label, index)))
+    if not rows:
+        raise DataValidationError(f"{label}: no row has a question")
+    national = [country for *_, selections in rows for country in selections if prism_country(country) is not None]
+    known = preferred | {prism for prism in PRISM_TO_GOQA}
+    spelling, drops["country_labels_normalised"] = canonical_labels(national, known)
+    questions, shares, first_row = [], {}, {}
+    for index, question, options, source, selections in rows:
+        if len({option.strip() for option in options}) < len(options):
+            drops["questions_with_repeated_options"] += 1
+            continue
+        looks_empty = [bool(NON_SUBSTANTIVE.match(option)) for option in options]
+        drops["non_substantive_options"] += sum(looks_empty)
+        kept = [k for k, empty in enumerate(looks_empty) if not (empty and non_substantive == "drop")]
+        if len(kept) < 2:
+            drops["questions_without_two_substantive_options"] += 1
+            continue
+        key = (" ".join(question.split()), tuple(options[k] for k in kept))  # the same text for the RM
+        question_id = first_row.get(key)
+        if question_id is None:  # the row number: stable across drops elsewhere
+            question_id = first_row[key] = f"goqa{index:05d}"
+            questions.append({"question_id": question_id, "question": question, "options": list(key[1]),
+                              "source": source})
+        else:
+            drops["repeated_question_rows"] += 1
         seen = set()
         for country_label, values in selections.items():
-            country = prism_country(country_label)
+            country = prism_country(spelling.get(country_label, country_label))
             if country is None:
                 drops["non_national_samples"] += 1
                 continue
@@ -198,11 +250,20 @@ def parse_goqa(frame: pd.DataFrame, label: str) -> tuple[pd.DataFrame, pd.DataFr
                 drops["duplicate_country_labels"] += 1
                 continue
             seen.add(country)
-            values = np.asarray(values, dtype="float64").clip(0.0, 1.0)
-            shares.append({"question_id": question_id, "country": country, "shares": list(values / values.sum())})
+            values = np.asarray([values[k] for k in kept], dtype="float64").clip(0.0, 1.0)
+            if values.sum() <= 0:  # not asked there (a conditional follow-up), or only non-answers were kept
+                drops["all_zero_shares"][country] = drops["all_zero_shares"].get(country, 0) + 1
+                continue
+            if (question_id, country) in shares:
+                drops["repeated_question_country_entries"] += 1
+                continue
+            shares[question_id, country] = list(values / values.sum())
     if not questions:
-        raise DataValidationError(f"{label}: no row has a question")
-    return pd.DataFrame(questions), pd.DataFrame(shares), drops
+        raise DataValidationError(f"{label}: no question is left to make pairs of ({drops})")
+    shares_frame = pd.DataFrame([{"question_id": q, "country": c, "shares": v} for (q, c), v in shares.items()],
+                                columns=["question_id", "country", "shares"])
+    drops["all_zero_shares"] = dict(sorted(drops["all_zero_shares"].items()))
+    return pd.DataFrame(questions), shares_frame, drops
 
 
 def option_utterances(questions: pd.DataFrame) -> pd.DataFrame:
@@ -282,10 +343,11 @@ def country_counts(shares: pd.DataFrame, split: pd.Series, pairs: pd.DataFrame) 
 
 
 def prepare_goqa(source: str, folder: Path, hub_id: str, revision: str, test_size: float, split_seed: int,
-                 countries: dict[str, str], keep: set[str]) -> Prepared:
-    """Load and validate GlobalOpinionQA, split questions, build pairs for the countries in `keep`."""
+                 countries: dict[str, str], keep: set[str], non_substantive: str = "keep") -> Prepared:
+    """Load and validate GlobalOpinionQA, split questions, build pairs for the countries in `keep`
+    (`non_substantive`: keep or drop options such as "Don't know"; `parse_goqa`)."""
     frame, label = load_goqa(source, folder, hub_id, revision)
-    questions, shares, drops = parse_goqa(frame, label)
+    questions, shares, drops = parse_goqa(frame, label, non_substantive, set(countries.values()) | keep)
     check_countries(countries, shares.country)
     check_reference_countries(keep - set(countries.values()), shares.country)
     split = split_units(list(questions.question_id), test_size, split_seed)
@@ -293,6 +355,7 @@ def prepare_goqa(source: str, folder: Path, hub_id: str, revision: str, test_siz
     shares = shares[shares.country.isin(keep)].reset_index(drop=True)
     pairs, ties = build_pairs(questions, shares)
     pairs = pairs.assign(split=split.loc[pairs.user_id].to_numpy())
+    check_split(pairs, countries, "question", test_size)
     counts = country_counts(every_country, split, pairs)  # other countries: their questions, no pairs
     used = questions[questions.question_id.isin(shares.question_id)]
     utterances = option_utterances(used).assign(split=lambda u: split.loc[u.question_id].to_numpy())

@@ -1,7 +1,15 @@
-"""Reading and writing stage outputs: parquet tables, JSON metrics; every write is atomic."""
+"""Reading inputs and writing stage outputs.
+
+Inputs: `input_file` says what a path is when it is not a readable file (missing, a directory, a dangling
+link, a symlink loop), and `decode_text` is the one decoding step of every text file the pipeline reads
+(PRISM's jsonl, GlobalOpinionQA's CSV, params.yaml): strict UTF-8, a compressed file named as such, the
+first undecodable byte located by line and column. Outputs: parquet tables, JSON metrics; every write is
+atomic.
+"""
 
 from __future__ import annotations
 
+import errno
 import json
 import math
 import os
@@ -12,6 +20,65 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+
+# Leading bytes of the containers a data file is most often mistaken for (magic numbers).
+COMPRESSED_MAGIC = {b"\x1f\x8b": "gzip-compressed", b"BZh": "bzip2-compressed", b"\xfd7zXZ\x00": "xz-compressed",
+                    b"PK\x03\x04": "a zip archive", b"(\xb5/\xfd": "zstd-compressed"}
+UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
+
+
+def input_file(path: Path, error: type[Exception], what: str) -> Path:
+    """`path` if it is a readable regular file; otherwise `error` saying what it is instead.
+
+    `what` says what was expected there (e.g. "PRISM's utterances.jsonl"), for the message."""
+    path = Path(path)
+    try:
+        os.stat(path)
+    except OSError as problem:
+        if problem.errno == errno.ELOOP:
+            raise error(f"{path}: a symbolic link loop (the link points, directly or not, at itself); "
+                        f"expected {what}") from None
+        if path.is_symlink():
+            raise error(f"{path}: a symbolic link to {os.readlink(path)!r}, which does not exist; expected {what}") from None
+        if problem.errno == errno.ENOENT:
+            raise FileNotFoundError(f"{path} not found: expected {what} there") from None
+        raise error(f"{path}: cannot be read ({problem.strerror}); expected {what}") from None
+    if path.is_dir():
+        raise error(f"{path}: a directory, not a file; expected {what}")
+    if not path.is_file():
+        raise error(f"{path}: not a regular file (a device, socket or pipe); expected {what}")
+    if not os.access(path, os.R_OK):
+        raise error(f"{path}: not readable (permission denied); expected {what}")
+    return path
+
+
+def decode_text(data: bytes, label: str, error: type[Exception]) -> str:
+    """`data` decoded as UTF-8 (a leading byte-order mark dropped), or `error` naming `label`, the line
+    and column of the first undecodable byte, what those bytes are, and how to fix the file."""
+    for magic, kind in COMPRESSED_MAGIC.items():
+        if data.startswith(magic):
+            raise error(f"{label}: the file is {kind}, not text: decompress it first "
+                        f"(e.g. `gunzip`, `unzip`) and point the pipeline at the plain file")
+    if data.startswith(UTF16_BOMS):
+        raise error(f"{label}: the file is UTF-16 text, expected UTF-8: re-save it as UTF-8")
+    if b"\x00" in data[:4096]:
+        line = data.count(b"\n", 0, data.index(b"\x00")) + 1
+        raise error(f"{label}: line {line}: a NUL byte: a binary file, not UTF-8 text")
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as problem:
+        start = problem.start
+        line = data.count(b"\n", 0, start) + 1
+        column = start - (data.rfind(b"\n", 0, start) + 1) + 1
+        shown = data[start:start + 4]
+        guess = shown.decode("cp1252", errors="replace")
+        raise error(f"{label}: line {line}, column {column}: not UTF-8 (bytes {shown.hex(' ')}; as Windows-1252 "
+                    f"they would read {guess!r}): re-save the file as UTF-8") from None
+
+
+def read_text(path: Path, error: type[Exception], what: str) -> str:
+    """The text of the file at `path`: `input_file`'s checks, then `decode_text`."""
+    return decode_text(input_file(path, error, what).read_bytes(), str(path), error)
 
 
 @contextmanager

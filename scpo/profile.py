@@ -23,8 +23,10 @@ def merged(base: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
 
 def write_profile(base_file: Path, overrides_file: Path, target: Path) -> Path:
     """Write `base_file` merged with `overrides_file` to `target` as YAML."""
-    base = yaml.safe_load(base_file.read_text())
-    overrides = yaml.safe_load(overrides_file.read_text()) or {}
+    from scpo.config import load_yaml
+
+    base = load_yaml(base_file)
+    overrides = load_yaml(overrides_file) or {}
     return write_text(yaml.safe_dump(merged(base, overrides), sort_keys=False), target)
 
 
@@ -34,15 +36,15 @@ def main(argv: list[str]) -> int:
     import argparse
     import sys
 
-    from scpo.config import SECTIONS, load_section
+    from scpo.config import SECTIONS, load_section, load_yaml
 
     parser = argparse.ArgumentParser(prog="python -m scpo.profile")
     parser.add_argument("overrides", type=Path, nargs="+")
     parser.add_argument("--base", type=Path, default=Path("params.yaml"))
     args = parser.parse_args(argv)
-    result = yaml.safe_load(args.base.read_text())
+    result = load_yaml(args.base)
     for overrides in args.overrides:
-        result = merged(result, yaml.safe_load(overrides.read_text()) or {})
+        result = merged(result, load_yaml(overrides) or {})
     for section in SECTIONS:  # refuse to print an invalid params file
         load_section(result, section)
     sys.stdout.write(yaml.safe_dump(result, sort_keys=False))

@@ -3,6 +3,7 @@ entry points the data stage uses, gives a named error (file, row, field, or para
 
 import copy
 
+import pandas as pd
 import pytest
 import torch
 import yaml
@@ -45,12 +46,16 @@ def test_malformed_data_stops_with_a_named_error(case):
 
 @pytest.mark.parametrize("case", [c for c in CASES if "counted" in c], ids=lambda c: c["name"])
 def test_dropped_rows_are_counted_in_the_stage_metrics(case):
-    facts = prepare(case).facts
+    prepared = prepare(case)
     for dotted, expected in case["counted"].items():
-        value = facts
+        value = prepared.facts
         for part in dotted.split("."):
             value = value[part]
         assert value == expected, f"{case['name']}: {dotted} = {value}, expected {expected}"
+    if "same_pairs_as" in case:  # a normalised label or a merged repeat changes nothing downstream
+        base = prepare({"name": case["same_pairs_as"], "format": case["format"]})
+        pd.testing.assert_frame_equal(prepared.pairs, base.pairs)
+        pd.testing.assert_frame_equal(prepared.utterances, base.utterances)
 
 
 @pytest.mark.parametrize("case", [c for c in CASES if c["format"] == "params"], ids=lambda c: c["name"])
@@ -66,6 +71,24 @@ def test_bad_params_stop_the_first_stage_naming_the_key(case, tmp_path):
     path.write_text(yaml.safe_dump(raw))
     with pytest.raises(ConfigError) as info:
         config.load_stage("data", path)
+    for fragment in case["error"]:
+        assert fragment in str(info.value), f"{case['name']}: {fragment!r} not in {str(info.value)!r}"
+
+
+@pytest.mark.parametrize("case", [c for c in CASES if c["format"] == "params_text"], ids=lambda c: c["name"])
+def test_params_files_yaml_cannot_read_stop_the_first_stage_naming_the_file_and_line(case, tmp_path):
+    edit = yaml.safe_load((CORPUS / case["name"] / "edit.yaml").read_text())
+    text = (ROOT / "params.yaml").read_text()
+    if "append" in edit:
+        text += edit["append"]
+    else:
+        assert text.count(edit["find"]) == 1, f"{case['name']}: the edit must find one place in params.yaml"
+        text = text.replace(edit["find"], edit["replace"])
+    path = tmp_path / "params.yaml"
+    path.write_bytes(text.encode(edit.get("encoding", "utf-8")))
+    with pytest.raises(ConfigError) as info:
+        config.load_stage("data", path)
+    assert str(path) in str(info.value)
     for fragment in case["error"]:
         assert fragment in str(info.value), f"{case['name']}: {fragment!r} not in {str(info.value)!r}"
 

@@ -165,7 +165,7 @@ def test_written_files_load_and_validate(tmp_path):
     data.validate_rows(survey, data.SURVEY_FIELDS, survey_label)
     data.validate_rows(utterances, data.UTTERANCE_FIELDS, label)
     assert len(survey) == meta["counts"]["users"] and len(utterances) == meta["counts"]["utterances"]
-    countries = data.user_countries(survey)
+    countries, _ = data.user_countries(survey)
     data.check_countries(config.load_section(RAW, "countries"), countries)
     truth = pd.read_json(tmp_path / "truth.jsonl", lines=True)
     pairs, _ = data.build_pairs(utterances)
