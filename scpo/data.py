@@ -268,12 +268,12 @@ def user_countries(survey: pd.DataFrame, preferred: set[str] = frozenset()) -> t
     return pd.Series([mapping[c] for c in raw], index=survey.user_id.to_numpy(), name="country"), changed
 
 
-def split_units(unit_ids: list[str], test_size: float, seed: int) -> pd.Series:
+def split_units(unit_ids: list[str], test_size: float, seed: int, label: str = "data", unit: str = "unit") -> pd.Series:
     """'train'/'test' per split unit (PRISM user, GlobalOpinionQA question): `datasets.Dataset.train_test_split`
     over the units in file order, as the released code split PRISM's 1,500 survey rows (units, not
     pairs, so test users or questions are unseen)."""
     if len(unit_ids) < 2:
-        raise DataValidationError(f"cannot split {len(unit_ids)} unit(s) into train and test")
+        raise DataValidationError(f"{label}: {len(unit_ids)} {unit}(s) in all: too few to split into train and test")
     split = datasets.Dataset.from_dict({"user_id": list(unit_ids)}).train_test_split(test_size=test_size, seed=seed)
     return pd.concat([
         pd.Series("train", index=split["train"]["user_id"]),
@@ -408,7 +408,7 @@ def prepare_prism(source: str, folder: Path, hub_id: str, revision: str, test_si
     user_country, relabelled = user_countries(survey, set(countries.values()) | keep)
     check_countries(countries, user_country)
     check_reference_countries(keep - set(countries.values()), user_country)
-    split = split_units(list(survey.user_id), test_size, split_seed)
+    split = split_units(list(survey.user_id), test_size, split_seed, survey_label, "user")
     pairs, n_ties = build_pairs(utterances)
     orphans = ~pairs.user_id.isin(user_country.index)  # utterances of users absent from the survey
     pairs = pairs[~orphans].assign(country=lambda p: user_country.loc[p.user_id].to_numpy(),

@@ -157,8 +157,9 @@ def parse_selections(text: Any, n_options: int, label: str, row: int) -> dict[st
             raise DataValidationError(f"{where}: not a country name")
         if not isinstance(shares, (list, tuple)) or len(shares) != n_options:
             raise DataValidationError(f"{where}: expected {n_options} shares (one per option), got {shares!r}")
-        if not all(isinstance(s, (int, float)) and not isinstance(s, bool) and math.isfinite(s)
-                   and -SHARE_TOLERANCE <= s <= 1 + SHARE_TOLERANCE for s in shares):
+        # the range first: math.isfinite of an integer beyond float range would raise OverflowError
+        if not all(isinstance(s, (int, float)) and not isinstance(s, bool)
+                   and -SHARE_TOLERANCE <= s <= 1 + SHARE_TOLERANCE and math.isfinite(s) for s in shares):
             raise DataValidationError(f"{where}: shares must be numbers in [0, 1], got {shares!r}")
         if sum(shares) > 1 + SUM_TOLERANCE:  # a distribution over options: more than 1 is not rounding
             raise DataValidationError(f"{where}: shares sum to {sum(shares):.3g} > 1, got {shares!r}")
@@ -350,7 +351,7 @@ def prepare_goqa(source: str, folder: Path, hub_id: str, revision: str, test_siz
     questions, shares, drops = parse_goqa(frame, label, non_substantive, set(countries.values()) | keep)
     check_countries(countries, shares.country)
     check_reference_countries(keep - set(countries.values()), shares.country)
-    split = split_units(list(questions.question_id), test_size, split_seed)
+    split = split_units(list(questions.question_id), test_size, split_seed, label, "question")
     every_country = shares
     shares = shares[shares.country.isin(keep)].reset_index(drop=True)
     pairs, ties = build_pairs(questions, shares)
