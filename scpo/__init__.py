@@ -14,19 +14,6 @@ import os as _os
 
 # Byte-identical results whatever else the machine runs: MKL (torch's BLAS on x86) and OpenMP may otherwise
 # choose a thread count per call at run time ("dynamic" threading), and a different split of a reduction
-# changes its last bits. Set before torch starts; `pin_threads` fixes the count itself.
+# changes its last bits. Set before torch starts; `scpo.threads.pin_threads` fixes the count itself.
 for _name in ("MKL_DYNAMIC", "OMP_DYNAMIC"):
     _os.environ.setdefault(_name, "FALSE")
-
-
-def pin_threads() -> int:
-    """Fix torch's intra-op thread count for this process at its start-up value (torch's default, or
-    OMP_NUM_THREADS); `torch.set_num_threads` also turns MKL's dynamic threading off. Returns the count.
-
-    Called where the package's modules that compute published numbers (scoring, training, evaluation)
-    are imported, so every stage runs its arithmetic on one fixed thread count."""
-    import torch
-
-    threads = torch.get_num_threads()
-    torch.set_num_threads(threads)
-    return threads

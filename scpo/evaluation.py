@@ -7,10 +7,10 @@ import pandas as pd
 import torch
 from torch import Tensor
 
-from scpo import pin_threads
+from scpo.threads import pin_threads
 from scpo.io import markdown_table
 
-pin_threads()  # one fixed thread count for this process's arithmetic (scpo/__init__.py)
+pin_threads()  # one fixed thread count for this process's arithmetic (scpo/threads.py)
 
 
 def pairwise_accuracy(chosen_scores: Tensor, rejected_scores: Tensor) -> float:

@@ -15,9 +15,9 @@ import numpy as np
 import torch
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
-from scpo import pin_threads
+from scpo.threads import pin_threads
 
-pin_threads()  # one fixed thread count for this process's arithmetic (scpo/__init__.py)
+pin_threads()  # one fixed thread count for this process's arithmetic (scpo/threads.py)
 
 Encoded = dict[str, list[int]]  # input_ids [, token_type_ids]
 FEATURES = ("input_ids", "token_type_ids")  # what `encode` keeps of a tokenizer's output (masks come from padding)
