@@ -1,6 +1,7 @@
 """PRISM loading, validation, pairs and the user split (scpo/data.py), on tiny files in PRISM's exact schema."""
 
 import json
+import math
 import re
 from math import comb
 
@@ -411,3 +412,33 @@ def test_orphan_utterances_are_dropped_and_counted(tmp_path):
     prepared = data.prepare_prism("local", tmp_path, "x", "y", 0.5, 0, {}, {"Chile"})
     assert prepared.facts["orphan_pairs_dropped"] == 1 and prepared.facts["ties_dropped"] == 1
     assert set(prepared.pairs.user_id) == {"u1"}
+
+
+# ------------------------------------------------------------------------------------------ robustness
+
+def test_canonical_labels_prefer_the_configured_spelling_then_the_most_frequent():
+    mapping, changed = data.canonical_labels(["Chile", "chile", " Chile ", "CHILE", "Peru", "peru", "peru"])
+    assert {mapping[k] for k in ("Chile", "chile", " Chile ", "CHILE")} == {"Chile"} and changed == 4
+    mapping, changed = data.canonical_labels(["chile", "CHILE"], preferred={"Chile"})
+    assert mapping == {"chile": "Chile", "CHILE": "Chile"} and changed == 2
+
+
+def test_read_jsonl_tells_null_absent_and_nan_apart(tmp_path):
+    path = tmp_path / "utterances.jsonl"
+    path.write_text('{"a": null}\n{"a": NaN}\n{}\n')
+    rows = data.read_jsonl(path, "a test file")
+    assert rows[0]["a"] is None and math.isnan(rows[1]["a"]) and "a" not in rows[2]
+    frame = pd.DataFrame({"a": [None, float("nan"), data.ABSENT]}, dtype=object)
+    messages = []
+    for i in range(3):
+        with pytest.raises(DataValidationError) as info:
+            data.validate_rows(frame.iloc[[i]].reset_index(drop=True), {"a": "int 1..100"}, "f")
+        messages.append(str(info.value))
+    assert "is missing (null)" in messages[0] and "= NaN is not a valid" in messages[1]
+    assert "missing from every row" in messages[2]
+
+
+def test_integers_are_checked_exactly_whatever_their_size():
+    column = pd.Series([0, 2**31 - 1, 2**31, 2**64, -1, 3.0, 3.5, True, "3"], dtype=object)
+    assert data._bad_rows(column, f"int 0..{2**31 - 1}").tolist() == [False, False, True, True, True, False, True,
+                                                                      True, True]

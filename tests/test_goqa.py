@@ -52,7 +52,7 @@ def test_fixture_loads_through_datasets_with_the_hub_columns():
 def test_fixture_parses_with_every_drop_counted():
     questions, shares, drops = goqa.parse_goqa(*load_fixture())
     assert drops == {"rows_without_question": 1, "non_national_samples": 8, "duplicate_country_labels": 0,
-                     "all_zero_shares": {}, "repeated_question_rows": 0, "repeated_question_country_entries": 0,
+                     "all_zero_shares": {"Germany": 1}, "repeated_question_rows": 0, "repeated_question_country_entries": 0,
                      "questions_with_repeated_options": 0, "country_labels_normalised": 0,
                      "non_substantive_policy": "keep", "non_substantive_options": 13,
                      "questions_without_two_substantive_options": 0}
@@ -225,3 +225,37 @@ def test_a_number_as_source_is_named_as_such_not_as_missing():
                           "options": ["['Yes', 'No']"], "source": [3.5]})
     with pytest.raises(DataValidationError, match=r"row 1: field 'source' = 3.5 is not a string"):
         goqa.parse_goqa(frame, "label")
+
+
+# ------------------------------------------------------------------------------------------ real files' quirks
+
+def test_non_substantive_options_are_kept_or_dropped_by_the_policy_and_counted(tmp_path):
+    frame, label = goqa.load_goqa("local", write_csv(tmp_path, [row(
+        options="['Yes', 'No', \"Don't know\"]",
+        selections="defaultdict(<class 'list'>, {'Chile': [0.5, 0.3, 0.2]})")]), "x", "y")
+    questions, shares, drops = goqa.parse_goqa(frame, label, "keep")
+    assert questions.options.iloc[0] == ["Yes", "No", "Don't know"] and drops["non_substantive_options"] == 1
+    questions, shares, drops = goqa.parse_goqa(frame, label, "drop")
+    assert questions.options.iloc[0] == ["Yes", "No"] and drops["non_substantive_policy"] == "drop"
+    assert shares.shares.iloc[0] == pytest.approx([0.625, 0.375])  # renormalised over what is left
+
+
+@pytest.mark.parametrize("text", ["DK/Refused", "Don't know", "Don’t know", "No answer", "Missing; Not available",
+                                  "Other missing; Multiple answers Mail (EVS)", "dk"])
+def test_the_non_substantive_pattern_knows_the_real_files_spellings(text):
+    assert goqa.NON_SUBSTANTIVE.match(text)
+
+
+@pytest.mark.parametrize("text", ["Very important", "Not at all", "Disagree", "Neither agree nor disagree", "1"])
+def test_the_non_substantive_pattern_leaves_answers_alone(text):
+    assert not goqa.NON_SUBSTANTIVE.match(text)
+
+
+def test_a_repeated_question_is_one_unit_with_the_later_rows_new_countries(tmp_path):
+    first = row(selections="defaultdict(<class 'list'>, {'Chile': [0.7, 0.3]})")
+    again = row(selections="defaultdict(<class 'list'>, {'Chile': [0.1, 0.9], 'Mexico': [0.4, 0.6]})")
+    questions, shares, drops = parse_rows(tmp_path, [first, again])
+    assert len(questions) == 1 and set(shares.question_id) == {questions.question_id.iloc[0]}
+    assert shares.set_index("country").shares.to_dict() == {"Chile": pytest.approx([0.7, 0.3]),
+                                                             "Mexico": pytest.approx([0.4, 0.6])}
+    assert drops["repeated_question_rows"] == 1 and drops["repeated_question_country_entries"] == 1
