@@ -44,7 +44,11 @@ def test_data_metrics_count_what_was_dropped(project):
         assert (metrics["survey_only_users"], metrics["empty_responses"]) == (1, 1) and metrics["ties_dropped"] > 0
     else:
         assert metrics["dropped"] == {"rows_without_question": 1, "non_national_samples": 8,
-                                      "duplicate_country_labels": 0}
+                                      "duplicate_country_labels": 0, "all_zero_shares": {"Germany": 1},
+                                      "repeated_question_rows": 0, "repeated_question_country_entries": 0,
+                                      "questions_with_repeated_options": 0, "country_labels_normalised": 0,
+                                      "non_substantive_policy": "keep", "non_substantive_options": 13,
+                                      "questions_without_two_substantive_options": 0}
         assert metrics["split_units"] == "questions"
 
 
