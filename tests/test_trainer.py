@@ -77,6 +77,30 @@ def test_every_trainable_parameter_changes(tiny, tmp_path):
     assert not unchanged, unchanged
 
 
+def margin(model, tokenizer, chosen, rejected):
+    """s(chosen) - s(rejected) on one prompt, scored by the package's one scoring path (eval mode)."""
+    from scpo.scoring import score_texts
+
+    model.eval()
+    chosen_score, rejected_score = score_texts(model, tokenizer, ["what food"] * 2, [chosen, rejected], 32, 2)
+    return float(chosen_score - rejected_score)
+
+
+@pytest.mark.parametrize("chosen,rejected", [("carefully thorough detailed", "boldly short"),
+                                             ("boldly short", "carefully thorough detailed")])
+def test_training_moves_the_margin_towards_the_chosen_response(tiny, tmp_path, chosen, rejected):
+    # The direction of learning, against an oracle outside the trainer: after a few steps on pairs that
+    # prefer `chosen`, the model scores `chosen` above `rejected` by more than before, whichever text is
+    # chosen (a trainer with chosen and rejected swapped in its loss would fail both cases).
+    model, tokenizer = tiny
+    before = margin(model, tokenizer, chosen, rejected)
+    n = 8
+    dataset = preference_dataset(tokenizer, ["what food"] * n, [chosen] * n, [rejected] * n, np.ones(n), 32)
+    train_reward_model(model, tokenizer, dataset, short_training(tmp_path, max_steps=6, disable_dropout=True))
+    after = margin(model, tokenizer, chosen, rejected)
+    assert after > before + 0.5 and after > 0, (before, after)
+
+
 def test_reward_config_takes_every_value_from_params(tmp_path):
     args = reward_config(TRAINING, tmp_path)
     for name, value in TRAINING.trainer_kwargs().items():
