@@ -523,14 +523,13 @@ _StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _m
 def load_yaml(path: str | Path) -> Any:
     """A YAML file (params.yaml, a profile) read strictly: UTF-8, valid YAML, no key given twice; any
     failure a ConfigError naming the file, with the line and column YAML reports."""
-    from scpo.io import input_file, read_text
+    from scpo.io import read_text
 
     path = Path(path)
     try:
-        input_file(path, ConfigError, "a params file (YAML)")
+        text = read_text(path, ConfigError, "a params file (YAML)")
     except FileNotFoundError:
         raise ConfigError(f"params file not found: {path}") from None
-    text = read_text(path, ConfigError, "a params file (YAML)")
     try:
         return yaml.load(text, Loader=_StrictLoader)  # noqa: S506 (a SafeLoader)
     except yaml.YAMLError as error:
@@ -592,10 +591,7 @@ def check_training_arguments(loaded: dict[str, Any]) -> None:
     becomes a ConfigError naming the key."""
     import tempfile
 
-    trainings = [("training", loaded.get("training"))]
-    if getattr(loaded.get("scoring"), "model", None) == "embedded" and "global_rm" in loaded:
-        trainings.append(("global_rm.training", loaded["global_rm"].training))
-    trainings = [(key, training) for key, training in trainings if training is not None]
+    trainings = training_sections(loaded)
     if not trainings:
         return
     from scpo.trainer import reward_config  # transformers: only this check needs it
@@ -635,21 +631,26 @@ def check_across_sections(loaded: dict[str, Any]) -> None:
                               f"({', '.join(countries)})")
 
 
+def training_sections(loaded: dict[str, Any]) -> list[tuple[str, TrainingConfig]]:
+    """(key, section) of every training a run performs: `training`, and `global_rm.training` where the
+    embedded global RM is trained (scoring.model: embedded)."""
+    trainings = [("training", loaded.get("training"))]
+    if getattr(loaded.get("scoring"), "model", None) == "embedded" and "global_rm" in loaded:
+        trainings.append(("global_rm.training", loaded["global_rm"].training))
+    return [(key, training) for key, training in trainings if training is not None]
+
+
 def check_machine(loaded: dict[str, Any]) -> None:
     """Precision switches this machine cannot honour stop the first stage, not stage 04 after 01-03 ran:
     `tf32: true` needs an NVIDIA GPU of compute capability 8.0 or newer (Ampere), `bf16: true` on a CUDA
     GPU one that supports bf16 (on the CPU, bf16 autocast works)."""
     import torch  # only the check needs it
 
-    trainings = [("training", loaded.get("training"))]
-    if getattr(loaded.get("scoring"), "model", None) == "embedded" and "global_rm" in loaded:
-        trainings.append(("global_rm.training", loaded["global_rm"].training))  # trained only for the embedded RM
+    trainings = training_sections(loaded)
     cuda = torch.cuda.is_available()
     machine = (f"this machine's GPU is a {torch.cuda.get_device_name()} (compute capability "
                f"{'.'.join(map(str, torch.cuda.get_device_capability()))})" if cuda else "this machine has no CUDA GPU")
     for key, training in trainings:
-        if training is None:
-            continue
         if training.tf32 and not (cuda and torch.cuda.get_device_capability()[0] >= 8):
             raise ConfigError(f"params: {key}.tf32 = true needs an NVIDIA GPU of compute capability 8.0 or newer "
                               f"(Ampere); {machine}: set it to null")

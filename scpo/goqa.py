@@ -40,7 +40,7 @@ import pandas as pd
 from scpo.data import (DataValidationError, Prepared, canonical_labels, check_countries, check_reference_countries,
                        check_split, label_key, split_units)
 from scpo.config import NON_SUBSTANTIVE_POLICIES
-from scpo.io import decode_text, input_file
+from scpo.io import read_text
 
 FILE_NAME = "global_opinions.csv"  # the hub dataset's file (data/global_opinions.csv)
 FIELDS = ("question", "selections", "options", "source")
@@ -75,17 +75,17 @@ def load_goqa(source: str, folder: Path, hub_id: str, revision: str) -> tuple[pd
                 "data/goqa in params.yaml."
             ) from error
         return dataset.to_pandas(), label
-    path = input_file(Path(folder) / FILE_NAME, DataValidationError,
-                      f"GlobalOpinionQA's {FILE_NAME} (README, 'Real data')")
-    return read_csv(path), str(path)
+    path = Path(folder) / FILE_NAME
+    return read_csv(path, f"GlobalOpinionQA's {FILE_NAME} (README, 'Real data')"), str(path)
 
 
-def read_csv(path: Path) -> pd.DataFrame:
-    """A CSV file as a frame of strings, every cell as written (`scpo.io.decode_text` first), or a
+def read_csv(path: Path, what: str) -> pd.DataFrame:
+    """A CSV file as a frame of strings, every cell as written (`scpo.io.read_text` first: `what` says what
+    was expected there), or a
     DataValidationError naming the row: a record whose field count differs from the header's, a quote
     never closed (a cut-off file), a header naming a column twice, no header or no rows. Rows are data
     rows, the header not counted; blank lines are skipped."""
-    text = decode_text(path.read_bytes(), str(path), DataValidationError)
+    text = read_text(path, DataValidationError, what)
     reader = csv.reader(text.splitlines(keepends=True), strict=True)
     header, records = None, []
     try:

@@ -82,8 +82,6 @@ def main(argv: list[str] | None = None) -> int:
     """Write the memory plan of the 8B RM under profiles/tulu8b.yaml (LoRA) and under full fine-tuning."""
     import dataclasses
 
-    import yaml
-
     from scpo import config, io
     from scpo.paths import ROOT
     from scpo.profile import merged
@@ -91,9 +89,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m scpo.memory", description=main.__doc__)
     parser.add_argument("--out", type=Path, default=ROOT / "reports/bench/memory_plan.json")
     args = parser.parse_args(argv)
-    raw = yaml.safe_load((ROOT / "params.yaml").read_text())
+    raw = config.load_yaml(ROOT / "params.yaml")  # the strict reader every params file goes through
     for profile in ("profiles/paper.yaml", "profiles/tulu8b.yaml"):
-        raw = merged(raw, yaml.safe_load((ROOT / profile).read_text()))
+        raw = merged(raw, config.load_yaml(ROOT / profile))
     lora = config.load_section(raw, "training")
     full = dataclasses.replace(lora, lora_r=0)
     plan = {"model": "allenai/Llama-3.1-Tulu-3-8B-RM (Llama-3.1-8B architecture, one-output head)",

@@ -52,43 +52,35 @@ INTERACTION_FIELDS = data.INTERACTION_FIELDS
 
 # ------------------------------------------------------------------------------------------ running a case
 
-def write_prism(folder: Path, survey: bytes, utterances: bytes) -> None:
-    (folder / "survey.jsonl").write_bytes(survey)
-    (folder / "utterances.jsonl").write_bytes(utterances)
-
-
 def prism_bytes(survey=None, utterances=None) -> tuple[bytes, bytes]:
     return (corpus.jsonl(survey or corpus.BASE_SURVEY).encode(),
             corpus.jsonl(utterances or corpus.BASE_UTTERANCES).encode())
 
 
-def run_prism(survey: bytes, utterances: bytes):
-    """('ok', Prepared) or ('error', message) for the project's own errors; anything else propagates."""
+def run_stage(prepare, files: dict[str, bytes]):
+    """Write `files` to a scratch folder and run the data stage's `prepare` on it: ('ok', Prepared), or
+    ('error', message) for the project's own errors (a data error names one of the files, a params error
+    its key); anything else propagates."""
     with tempfile.TemporaryDirectory() as scratch:
         folder = Path(scratch)
-        write_prism(folder, survey, utterances)
+        for name, content in files.items():
+            (folder / name).write_bytes(content)
         try:
-            return "ok", data.prepare_prism("local", folder, "x", "y", 0.5, 0, COUNTRIES, KEEP)
+            return "ok", prepare("local", folder, "x", "y", 0.5, 0, COUNTRIES, KEEP)
         except DataValidationError as error:
-            assert str(folder) in str(error), f"a data error that names no file: {error}"
+            assert any(str(folder / name) in str(error) for name in files), f"a data error that names no file: {error}"
             return "error", str(error)
         except ConfigError as error:
             assert NAMED_KEY.match(str(error)), f"a params error that names no key: {error}"
             return "error", str(error)
+
+
+def run_prism(survey: bytes, utterances: bytes):
+    return run_stage(data.prepare_prism, {"survey.jsonl": survey, "utterances.jsonl": utterances})
 
 
 def run_goqa(text: bytes):
-    with tempfile.TemporaryDirectory() as scratch:
-        folder = Path(scratch)
-        (folder / goqa.FILE_NAME).write_bytes(text)
-        try:
-            return "ok", goqa.prepare_goqa("local", folder, "x", "y", 0.5, 0, COUNTRIES, KEEP)
-        except DataValidationError as error:
-            assert str(folder / goqa.FILE_NAME) in str(error), f"a data error that names no file: {error}"
-            return "error", str(error)
-        except ConfigError as error:
-            assert NAMED_KEY.match(str(error)), f"a params error that names no key: {error}"
-            return "error", str(error)
+    return run_stage(goqa.prepare_goqa, {goqa.FILE_NAME: text})
 
 
 def located(message: str) -> bool:
