@@ -18,6 +18,15 @@ def pytest_configure(config) -> None:
     os.environ[RUN_ROOT_ENV] = str(run_root)  # kernels started by nbval inherit it
 
 
+def pytest_collection_modifyitems(items) -> None:
+    """Every pipeline test is slow too, so `pytest -m "not slow"` is the fast tier (unit and contract tests)."""
+    import pytest
+
+    for item in items:
+        if item.get_closest_marker("pipeline"):
+            item.add_marker(pytest.mark.slow)
+
+
 _GRID_RUN: set[str] = set()
 
 

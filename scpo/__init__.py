@@ -1,13 +1,16 @@
 """scpo: Steerable Cultural Preference Optimization of reward models (Oh et al., 2026).
 
-The notebooks in `notebooks/` orchestrate; this package computes. Data: `data` (PRISM pairs and splits),
-`goqa` (GlobalOpinionQA), `embedded` (the offline simulated PRISM and tiny RM), `fetch` (local snapshots,
-the MiniLM encoder). Models: `models` (loading any reward model, the model-source stage), `scoring` (one
-encoding and scoring path). Method: `selection` (filter, weights, arms), `loss` and `trainer` (weighted
-Bradley-Terry fine-tuning), `train` (one arm's run). Analysis: `evaluation` (accuracy, bootstrap, bias
-matrix), `analysis`, `tradeoff` (the tau x beta grid), `gallery`, `plotting`. Plumbing: `config`, `io`,
-`paths`, `profile`, `notebooks`, `timings`. Measuring: `bench` (speed and memory side by side), `memory`
-(the memory plan).
+The notebooks in `notebooks/` orchestrate; this package computes (the method: docs/method.md).
+- Data: `dataset` (the registry of datasets, one module each), `data` (PRISM pairs and splits), `goqa`
+  (GlobalOpinionQA), `embedded` (the offline simulated PRISM and tiny RM), `fetch` (local snapshots, MiniLM).
+- Models: `models` (loading any reward model, the model-source stage), `scoring` (one scoring path).
+- Method: `selection` (filter, weights, arms), `loss` (the weighted Bradley-Terry loss), `trainer` (the Trainer
+  subclass), `train` (one arm's run, `RunResult`), `retrain` and `tradeoff` (which pairs the analyses retrain on).
+- Results: `artifacts` (the files stages hand each other), `evaluation` (accuracy, bootstrap, bias matrix),
+  `results` (every model of a country on every test set), `analysis` (data efficiency, shuffles), `tables`,
+  `readings` (the gallery's sentences), `gallery`, `plotting`.
+- Plumbing: `config`, `errors`, `io`, `paths`, `profile`, `notebooks`, `threads`, `timings`.
+- Measuring: `bench` (speed and memory side by side; its params section: `bench_config`), `memory` (the memory plan).
 """
 
 import os as _os

@@ -94,6 +94,17 @@ def efficiency_summary(curves: pd.DataFrame, global_accuracy: float, full: str =
             "gain_per_pair_ratio": gain[scpo] / gain[full] if gain[full] > 0 else math.nan}
 
 
+def efficiency_per_seed(curves: pd.DataFrame, global_accuracy: pd.DataFrame) -> pd.DataFrame:
+    """`efficiency_summary` of each (country, seed) learning curve of stage 06 (`curves`: country, seed, arm,
+    fraction, offered, trained, accuracy_all), against the global RM's accuracy of that country and seed
+    (`global_accuracy`: country, seed, accuracy_all). One row per (country, seed)."""
+    base = global_accuracy.set_index(["country", "seed"]).accuracy_all
+    rows = [{"country": name, "seed": seed}
+            | efficiency_summary(curve.rename(columns={"accuracy_all": "accuracy"}), float(base[(name, seed)]))
+            for (name, seed), curve in curves.groupby(["country", "seed"])]
+    return pd.DataFrame(rows)
+
+
 def ratio_of_means(numerator: Sequence[float], denominator: Sequence[float]) -> float:
     """mean(numerator) / mean(denominator), NaN unless the denominator's mean is positive (a ratio of seed
     means, not a mean of per-seed ratios, which explode where one seed's denominator is near 0)."""

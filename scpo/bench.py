@@ -17,8 +17,9 @@ gradients: `scpo` is `scpo.scoring.score_texts` (one pass over all texts in leng
 `scoring.batch_size`); `per_interaction` scores each interaction's responses as one batch, in arrival
 order, with dynamic padding (the stricter baseline); `released` does the same padded to 512.
 
-Each method runs once per round, `bench.repeats` rounds, round-robin, and the median round is reported
-(with every round's rate), so a change in machine load hits every method alike.
+Sizes: the `bench` section (`scpo.bench_config.BenchConfig`). Each method runs once per round,
+`bench.repeats` rounds, round-robin, and the median round is reported (with every round's rate), so a
+change in machine load hits every method alike.
 
 For each method: padding efficiency (real tokens / tokens the model processed, counted by a hook on
 the model's forward), peak memory (resident set of its process; on a GPU also the peak allocated), and
@@ -193,7 +194,7 @@ def score_worker(method: str, workdir: Path, cfg: dict[str, Any]) -> dict[str, A
     scoring = cfg["scoring"]
     tokenizer = AutoTokenizer.from_pretrained(workdir / "model")
     model = AutoModelForSequenceClassification.from_pretrained(workdir / "model", use_safetensors=True).eval()
-    texts = pd.read_parquet(workdir / "utterances.parquet")
+    texts = pd.read_parquet(workdir / "texts.parquet")
     counter = TokenCounter(model)
     before = resident_mb()
     start = time.perf_counter()
@@ -246,7 +247,7 @@ def prepare(cfg: dict[str, Any], workdir: Path) -> dict[str, Any]:
     dataset = preference_dataset(tokenizer, pairs.prompt, pairs.chosen, pairs.rejected, np.ones(len(pairs)),
                                  scoring.max_length)
     dataset.save_to_disk(str(workdir / "pairs"))
-    utterances.to_parquet(workdir / "utterances.parquet", index=False)
+    utterances.to_parquet(workdir / "texts.parquet", index=False)
     return {"pairs": len(pairs), "utterances": len(utterances), "interactions": int(len(first)),
             "parameters": sum(p.numel() for p in model.parameters()),
             "mean_pair_tokens": round(float(np.mean([len(x) for x in [*dataset["chosen_ids"], *dataset["rejected_ids"]]])), 2)}

@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import functools
+import importlib
 import math
 import typing
 from dataclasses import dataclass, field
@@ -22,17 +23,12 @@ from typing import Any
 
 import yaml
 
-DATASETS = ("prism", "goqa")  # PRISM; GlobalOpinionQA
-DATA_SOURCES = ("embedded", "local", "hub")
+from scpo.dataset import REGISTRY  # plain data: the dataset names and inputs
+from scpo.errors import ConfigError
+
+DATA_SOURCES = ("embedded", "local", "hub")  # the datasets themselves: scpo.dataset.REGISTRY
 NON_SUBSTANTIVE_POLICIES = ("keep", "drop")  # GlobalOpinionQA's "Don't know" options (scpo.goqa)
 SAMPLING_STRATEGIES = ("group_by_length", "random", "sequential")  # TrainingArguments.train_sampling_strategy
-# The file DVC hashes as the data stage's input where the input is not a local snapshot folder.
-INPUT_FOR_SOURCE = {("prism", "embedded"): "scpo/embedded.py", ("prism", "hub"): "scpo/data.py",
-                    ("goqa", "hub"): "scpo/goqa.py"}
-
-
-class ConfigError(ValueError):
-    """A params value is missing, unknown or out of range; the message names the key."""
 
 
 class RangeError(ConfigError):
@@ -43,7 +39,8 @@ INT_LIMIT = 2**31 - 1  # every integer param: larger ones overflow numpy, torch 
 SEED_LIMIT = 2**31 - 1  # numpy takes seeds up to 2**32 - 1; a run seed is added to each seed param
 
 
-def _check(ok: bool, key: str, allowed: str, value: Any) -> None:
+def check(ok: bool, key: str, allowed: str, value: Any) -> None:
+    """A section's range check: RangeError '<key> = <value> is out of range; allowed: <allowed>' unless `ok`."""
     if not ok:
         raise RangeError(f"{key} = {value!r} is out of range; allowed: {allowed}")
 
@@ -52,9 +49,9 @@ def _check(ok: bool, key: str, allowed: str, value: Any) -> None:
 class DataConfig:
     """Which dataset, from where, and how its split units (PRISM users, GlobalOpinionQA questions) are split."""
 
-    dataset: str  # prism | goqa
+    dataset: str  # a name of scpo.dataset.REGISTRY: prism | goqa
     source: str  # embedded (simulated PRISM) | local (the snapshot folder `input`) | hub
-    input: str  # what the data stage reads (a DVC dependency): see INPUT_FOR_SOURCE; the snapshot folder for local
+    input: str  # what the data stage reads (a DVC dependency): the registry entry's `inputs`, or a snapshot folder
     prism_hub_id: str
     prism_revision: str  # pinned hub commit: the seeded user split depends on row order
     goqa_hub_id: str
@@ -65,16 +62,16 @@ class DataConfig:
     goqa_non_substantive: str  # keep | drop GlobalOpinionQA options such as "Don't know" (scpo.goqa)
 
     def __post_init__(self) -> None:
-        _check(self.dataset in DATASETS, "dataset", " | ".join(DATASETS), self.dataset)
-        _check(self.source in DATA_SOURCES, "source", " | ".join(DATA_SOURCES), self.source)
-        _check(not (self.source == "embedded" and self.dataset != "prism"), "source",
-               "local or hub for dataset goqa (the embedded default simulates PRISM only)", self.source)
-        expected = INPUT_FOR_SOURCE.get((self.dataset, self.source))
-        _check(expected is None or self.input == expected, "input",
-               f"{expected} when data.source is {self.source}", self.input)
-        _check(0.0 < self.test_size < 1.0, "test_size", "0 < test_size < 1", self.test_size)
-        _check(self.goqa_non_substantive in NON_SUBSTANTIVE_POLICIES, "goqa_non_substantive",
-               " | ".join(NON_SUBSTANTIVE_POLICIES), self.goqa_non_substantive)
+        check(self.dataset in REGISTRY, "dataset", " | ".join(REGISTRY), self.dataset)
+        check(self.source in DATA_SOURCES, "source", " | ".join(DATA_SOURCES), self.source)
+        check(not (self.source == "embedded" and "embedded" not in REGISTRY[self.dataset].inputs), "source",
+              f"local or hub for dataset {self.dataset} (the embedded default simulates PRISM only)", self.source)
+        expected = REGISTRY[self.dataset].inputs.get(self.source)
+        check(expected is None or self.input == expected, "input",
+              f"{expected} when data.source is {self.source}", self.input)
+        check(0.0 < self.test_size < 1.0, "test_size", "0 < test_size < 1", self.test_size)
+        check(self.goqa_non_substantive in NON_SUBSTANTIVE_POLICIES, "goqa_non_substantive",
+              " | ".join(NON_SUBSTANTIVE_POLICIES), self.goqa_non_substantive)
 
 
 @dataclass(frozen=True)
@@ -96,17 +93,17 @@ class SimulationConfig:
     coarse_rater_share: float  # raters who round to multiples of 10, a source of ties
 
     def __post_init__(self) -> None:
-        _check(self.user_scale > 0, "user_scale", "> 0", self.user_scale)
-        _check(self.conversations_per_user >= 1, "conversations_per_user", ">= 1",
-               self.conversations_per_user)
-        _check(self.max_turns >= 1, "max_turns", ">= 1", self.max_turns)
+        check(self.user_scale > 0, "user_scale", "> 0", self.user_scale)
+        check(self.conversations_per_user >= 1, "conversations_per_user", ">= 1",
+              self.conversations_per_user)
+        check(self.max_turns >= 1, "max_turns", ">= 1", self.max_turns)
         for name in ("survey_only_share", "extreme_share", "coarse_rater_share"):
             value = getattr(self, name)
-            _check(0.0 <= value < 1.0, name, "0 <= x < 1", value)
+            check(0.0 <= value < 1.0, name, "0 <= x < 1", value)
         for name in ("country_deviation", "majority_deviation", "personal_noise", "extreme_noise",
                      "rating_noise", "score_scale"):
             value = getattr(self, name)
-            _check(value >= 0.0, name, ">= 0", value)
+            check(value >= 0.0, name, ">= 0", value)
 
 
 @dataclass(frozen=True)
@@ -121,10 +118,10 @@ class ScoringConfig:
     trust_remote_code: bool  # run a hub model's own Python code: only for a model you have read
 
     def __post_init__(self) -> None:
-        _check(self.max_length >= 8, "max_length", ">= 8", self.max_length)
-        _check(self.batch_size >= 1, "batch_size", ">= 1", self.batch_size)
-        _check(self.dtype in ("float32", "bfloat16", "float16"), "dtype",
-               "float32 | bfloat16 | float16", self.dtype)
+        check(self.max_length >= 8, "max_length", ">= 8", self.max_length)
+        check(self.batch_size >= 1, "batch_size", ">= 1", self.batch_size)
+        check(self.dtype in ("float32", "bfloat16", "float16"), "dtype",
+              "float32 | bfloat16 | float16", self.dtype)
 
 
 @dataclass(frozen=True)
@@ -134,7 +131,7 @@ class FilteringConfig:
     tau: float
 
     def __post_init__(self) -> None:
-        _check(0.0 < self.tau <= 1.0, "tau", "0 < tau <= 1", self.tau)
+        check(0.0 < self.tau <= 1.0, "tau", "0 < tau <= 1", self.tau)
 
 
 @dataclass(frozen=True)
@@ -144,7 +141,7 @@ class WeightingConfig:
     beta: float
 
     def __post_init__(self) -> None:
-        _check(self.beta > 0.0, "beta", "beta > 0 (.inf disables weighting)", self.beta)
+        check(self.beta > 0.0, "beta", "beta > 0 (.inf disables weighting)", self.beta)
 
 
 @dataclass(frozen=True)
@@ -175,25 +172,25 @@ class TrainingConfig:
     save_steps: int  # checkpoint interval; an interrupted run resumes from its last checkpoint
 
     def __post_init__(self) -> None:
-        _check(self.learning_rate > 0, "learning_rate", "> 0", self.learning_rate)
-        _check(self.max_steps >= 1, "max_steps", ">= 1", self.max_steps)
-        _check(self.warmup_steps >= 0, "warmup_steps", ">= 0", self.warmup_steps)
-        _check(self.weight_decay >= 0, "weight_decay", ">= 0", self.weight_decay)
-        _check(self.max_grad_norm >= 0, "max_grad_norm", ">= 0 (0: no clipping)", self.max_grad_norm)
+        check(self.learning_rate > 0, "learning_rate", "> 0", self.learning_rate)
+        check(self.max_steps >= 1, "max_steps", ">= 1", self.max_steps)
+        check(self.warmup_steps >= 0, "warmup_steps", ">= 0", self.warmup_steps)
+        check(self.weight_decay >= 0, "weight_decay", ">= 0", self.weight_decay)
+        check(self.max_grad_norm >= 0, "max_grad_norm", ">= 0 (0: no clipping)", self.max_grad_norm)
         for name in ("adam_beta1", "adam_beta2"):  # torch.optim.AdamW's own check, here at the first stage
-            _check(0.0 <= getattr(self, name) < 1.0, name, "0 <= beta < 1", getattr(self, name))
-        _check(self.adam_epsilon >= 0, "adam_epsilon", ">= 0", self.adam_epsilon)
-        _check(self.per_device_train_batch_size >= 1, "per_device_train_batch_size",
-               ">= 1", self.per_device_train_batch_size)
-        _check(self.logging_steps >= 1, "logging_steps", ">= 1", self.logging_steps)
-        _check(self.save_steps >= 1, "save_steps", ">= 1", self.save_steps)
-        _check(self.train_sampling_strategy in SAMPLING_STRATEGIES, "train_sampling_strategy",
-               " | ".join(SAMPLING_STRATEGIES), self.train_sampling_strategy)
-        _check(self.lora_r >= 0, "lora_r", ">= 0 (0: full fine-tuning)", self.lora_r)
-        _check(self.lora_alpha >= 1, "lora_alpha", ">= 1", self.lora_alpha)
-        _check(0.0 <= self.lora_dropout < 1.0, "lora_dropout", "0 <= lora_dropout < 1", self.lora_dropout)
-        _check(bool(self.lora_target_modules.strip()), "lora_target_modules", "all-linear or module names",
-               self.lora_target_modules)
+            check(0.0 <= getattr(self, name) < 1.0, name, "0 <= beta < 1", getattr(self, name))
+        check(self.adam_epsilon >= 0, "adam_epsilon", ">= 0", self.adam_epsilon)
+        check(self.per_device_train_batch_size >= 1, "per_device_train_batch_size",
+              ">= 1", self.per_device_train_batch_size)
+        check(self.logging_steps >= 1, "logging_steps", ">= 1", self.logging_steps)
+        check(self.save_steps >= 1, "save_steps", ">= 1", self.save_steps)
+        check(self.train_sampling_strategy in SAMPLING_STRATEGIES, "train_sampling_strategy",
+              " | ".join(SAMPLING_STRATEGIES), self.train_sampling_strategy)
+        check(self.lora_r >= 0, "lora_r", ">= 0 (0: full fine-tuning)", self.lora_r)
+        check(self.lora_alpha >= 1, "lora_alpha", ">= 1", self.lora_alpha)
+        check(0.0 <= self.lora_dropout < 1.0, "lora_dropout", "0 <= lora_dropout < 1", self.lora_dropout)
+        check(bool(self.lora_target_modules.strip()), "lora_target_modules", "all-linear or module names",
+              self.lora_target_modules)
 
     def trainer_kwargs(self) -> dict[str, Any]:
         """The fields as keyword arguments for `RewardConfig`/`TrainingArguments` (all but the LoRA ones)."""
@@ -221,12 +218,12 @@ class GlobalRMConfig:
     training: TrainingConfig = field(repr=False)
 
     def __post_init__(self) -> None:
-        _check(len(self.pool_countries) > 0, "pool_countries", "a non-empty list",
-               self.pool_countries)
+        check(len(self.pool_countries) > 0, "pool_countries", "a non-empty list",
+              self.pool_countries)
         for name in ("hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size"):
-            _check(getattr(self, name) >= 1, name, ">= 1", getattr(self, name))
-        _check(self.hidden_size % self.num_attention_heads == 0, "hidden_size",
-               "a multiple of num_attention_heads", self.hidden_size)
+            check(getattr(self, name) >= 1, name, ">= 1", getattr(self, name))
+        check(self.hidden_size % self.num_attention_heads == 0, "hidden_size",
+              "a multiple of num_attention_heads", self.hidden_size)
 
 
 @dataclass(frozen=True)
@@ -239,9 +236,9 @@ class EvaluationConfig:
     confidence: float  # e.g. 0.95
 
     def __post_init__(self) -> None:
-        _check(self.batch_size >= 1, "batch_size", ">= 1", self.batch_size)
-        _check(self.bootstrap_samples >= 10, "bootstrap_samples", ">= 10", self.bootstrap_samples)
-        _check(0.0 < self.confidence < 1.0, "confidence", "0 < confidence < 1", self.confidence)
+        check(self.batch_size >= 1, "batch_size", ">= 1", self.batch_size)
+        check(self.bootstrap_samples >= 10, "bootstrap_samples", ">= 10", self.bootstrap_samples)
+        check(0.0 < self.confidence < 1.0, "confidence", "0 < confidence < 1", self.confidence)
 
 
 @dataclass(frozen=True)
@@ -262,38 +259,6 @@ class LaunchConfig:
 
 
 @dataclass(frozen=True)
-class BenchConfig:
-    """`python -m scpo.bench` (not a stage): sizes of the side-by-side speed and memory comparison."""
-
-    pairs: int  # training pairs drawn from the embedded data's training split
-    warmup_steps: int  # optimiser steps run before timing starts
-    measure_steps: int  # timed steps per method
-    released_measure_steps: int  # timed steps of the released path (each is ~20x slower)
-    batch_size: int  # the same for every method (the release: 8)
-    released_max_length: int  # the release padded every sequence to this
-    interactions: int  # interactions whose responses are scored
-    hidden_size: int  # the benchmark model: MiniLM-L6-sized by default
-    num_hidden_layers: int
-    num_attention_heads: int
-    intermediate_size: int
-    seed: int
-    threads: int  # torch threads; 0: torch's default
-    repeats: int  # rounds of every method (round-robin); the median round is reported
-
-    def __post_init__(self) -> None:
-        for name in ("pairs", "measure_steps", "released_measure_steps", "batch_size", "interactions",
-                     "released_max_length", "repeats"):
-            _check(getattr(self, name) >= 1, name, ">= 1", getattr(self, name))
-        _check(self.warmup_steps >= 1, "warmup_steps", ">= 1 (the timer starts at the end of a step)",
-               self.warmup_steps)
-        _check(self.threads >= 0, "threads", ">= 0", self.threads)
-        for name in ("hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size"):
-            _check(getattr(self, name) >= 1, name, ">= 1", getattr(self, name))
-        _check(self.hidden_size % self.num_attention_heads == 0, "hidden_size",
-               "a multiple of num_attention_heads", self.hidden_size)
-
-
-@dataclass(frozen=True)
 class DataEfficiencyConfig:
     """Learning curves: arms trained on nested random subsets of each country's training pairs."""
 
@@ -302,10 +267,10 @@ class DataEfficiencyConfig:
     subset_seed: int  # the subsets' permutation (offset by the run seed): nested within a run seed
 
     def __post_init__(self) -> None:
-        _check(len(self.fractions) > 0 and all(0.0 < f < 1.0 for f in self.fractions), "fractions",
-               "a non-empty list of shares 0 < f < 1 (the full set is stage 04's run)", list(self.fractions))
-        _check(len(set(self.fractions)) == len(self.fractions), "fractions", "distinct shares", list(self.fractions))
-        _check(set(self.arms) == {"full", "scpo"}, "arms", "[full, scpo]", list(self.arms))
+        check(len(self.fractions) > 0 and all(0.0 < f < 1.0 for f in self.fractions), "fractions",
+              "a non-empty list of shares 0 < f < 1 (the full set is stage 04's run)", list(self.fractions))
+        check(len(set(self.fractions)) == len(self.fractions), "fractions", "distinct shares", list(self.fractions))
+        check(set(self.arms) == {"full", "scpo"}, "arms", "[full, scpo]", list(self.arms))
 
 
 @dataclass(frozen=True)
@@ -317,13 +282,13 @@ class TradeoffConfig:
     countries: tuple[str, ...]  # slugs of `countries` (the study: Chile)
 
     def __post_init__(self) -> None:
-        _check(len(self.taus) > 0 and all(0.0 < t <= 1.0 for t in self.taus), "taus",
-               "a non-empty list of 0 < tau <= 1", list(self.taus))
-        _check(len(self.betas) > 0 and all(b > 0.0 for b in self.betas), "betas",
-               "a non-empty list of beta > 0 (.inf: no weighting)", list(self.betas))
-        _check(len(set(self.taus)) == len(self.taus) and len(set(self.betas)) == len(self.betas), "taus",
-               "distinct values in taus and in betas", (list(self.taus), list(self.betas)))
-        _check(len(self.countries) > 0, "countries", "a non-empty list of country slugs", list(self.countries))
+        check(len(self.taus) > 0 and all(0.0 < t <= 1.0 for t in self.taus), "taus",
+              "a non-empty list of 0 < tau <= 1", list(self.taus))
+        check(len(self.betas) > 0 and all(b > 0.0 for b in self.betas), "betas",
+              "a non-empty list of beta > 0 (.inf: no weighting)", list(self.betas))
+        check(len(set(self.taus)) == len(self.taus) and len(set(self.betas)) == len(self.betas), "taus",
+              "distinct values in taus and in betas", (list(self.taus), list(self.betas)))
+        check(len(self.countries) > 0, "countries", "a non-empty list of country slugs", list(self.countries))
 
 
 @dataclass(frozen=True)
@@ -334,10 +299,11 @@ class ControlsConfig:
     arms: tuple[str, ...]  # arms retrained on the shuffled labels, each also in `arms`
 
     def __post_init__(self) -> None:
-        _check(len(self.arms) > 0, "arms", "a non-empty list of arms", list(self.arms))
+        check(len(self.arms) > 0, "arms", "a non-empty list of arms", list(self.arms))
 
 
-SECTIONS: dict[str, type] = {
+# Each section's dataclass; one given as "module.Class" is imported when its section is built (`section_type`).
+SECTIONS: dict[str, type | str] = {
     "data": DataConfig,
     "simulation": SimulationConfig,
     "scoring": ScoringConfig,
@@ -350,7 +316,7 @@ SECTIONS: dict[str, type] = {
     "countries": dict,
     "arms": list,
     "seeds": list,
-    "bench": BenchConfig,
+    "bench": "scpo.bench_config.BenchConfig",  # beside the benchmark (a command, not a stage)
     "data_efficiency": DataEfficiencyConfig,
     "tradeoff": TradeoffConfig,
     "controls": ControlsConfig,
@@ -362,7 +328,7 @@ STAGE_PARAMS: dict[str, tuple[str, ...]] = {
     "data": ("data", "simulation", "countries"),
     "global_scoring": ("scoring", "global_rm"),
     "filter_weight": ("filtering", "weighting", "countries"),
-    "training": ("scoring", "training", "launch", "evaluation", "countries", "arms", "seeds"),
+    "training": ("filtering", "weighting", "scoring", "training", "launch", "evaluation", "countries", "arms", "seeds"),
     "bias_analysis": ("evaluation", "countries", "arms", "seeds"),
     "data_efficiency": ("scoring", "training", "evaluation", "countries", "arms", "seeds", "data_efficiency"),
     # A grid point reads only tradeoff.countries (its tau and beta come from the matrix), so growing the
@@ -560,7 +526,17 @@ def load_section(raw: dict[str, Any], section: str) -> Any:
         raise ConfigError(f"params: missing section '{section}'")
     if section in ("countries", "arms", "seeds"):
         return {"countries": _countries, "arms": _arms, "seeds": _seeds}[section](raw[section])
-    return _build(SECTIONS[section], section, raw[section])
+    return _build(section_type(section), section, raw[section])
+
+
+def section_type(section: str) -> type:
+    """The dataclass of `section`; one named "module.Class" in SECTIONS is imported here, on use (the benchmark's
+    lives beside the benchmark and imports this module's `check`: no import cycle, no stage depends on it)."""
+    kind = SECTIONS[section]
+    if isinstance(kind, str):
+        module, _, name = kind.rpartition(".")
+        kind = getattr(importlib.import_module(module), name)
+    return kind
 
 
 def load_stage(stage: str, params_file: str | Path) -> dict[str, Any]:

@@ -1,8 +1,8 @@
 """PRISM preference data: loading (hub or local snapshot), validation, user split and pairs.
 
 One loader serves the real dataset and the embedded simulation: both are PRISM's `survey` and
-`utterances` configs, jsonl files read through `datasets`. `Prepared` is what the data stage writes
-for either dataset (GlobalOpinionQA: `scpo/goqa.py`).
+`utterances` configs, jsonl files read through `datasets`. Its `prepare` is PRISM's entry in
+`scpo.dataset.REGISTRY`; the checks and the split here serve GlobalOpinionQA (`scpo/goqa.py`) too.
 """
 
 from __future__ import annotations
@@ -10,16 +10,19 @@ from __future__ import annotations
 import json
 import math
 import re
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import datasets
 import numpy as np
 import pandas as pd
 
-from scpo.config import ConfigError
+from scpo.dataset import Prepared
+from scpo.errors import ConfigError
 from scpo.io import read_text
+
+if TYPE_CHECKING:
+    from scpo.config import DataConfig
 
 EMPTY_RESPONSE = "EMPTY STRING"
 INT32_MAX = 2**31 - 1  # integer fields are bounded: a turn beyond int64 would wrap silently in numpy
@@ -372,17 +375,6 @@ def pair_utterances(pairs: pd.DataFrame) -> pd.DataFrame:
     return both.drop_duplicates("utterance_id").set_index("utterance_id").sort_index()
 
 
-@dataclass
-class Prepared:
-    """What the data stage writes for either dataset."""
-
-    pairs: pd.DataFrame  # one row per preference pair, with `country` and `split` (train/test)
-    utterances: pd.DataFrame  # every text to score once: utterance_id, prompt, response, split
-    counts: pd.DataFrame  # per country: units, train/test units and train/test pairs
-    facts: dict[str, Any]  # source label, sizes, and every dropped row counted by reason
-    answer_shares: pd.DataFrame | None = field(default=None)  # GlobalOpinionQA: the distributional view
-
-
 def scored_utterances(pairs: pd.DataFrame) -> pd.DataFrame:
     """`pair_utterances` with each text's split (a response belongs to one user, so to one split)."""
     texts = pair_utterances(pairs)
@@ -426,3 +418,9 @@ def prepare_prism(source: str, folder: Path, hub_id: str, revision: str, test_si
              "country_labels_normalised": relabelled,
              "pairs_of_other_countries_dropped": int(outside.sum())}
     return Prepared(pairs, scored_utterances(pairs), counts, facts)
+
+
+def prepare(section: DataConfig, folder: Path, split_seed: int, countries: dict[str, str], keep: set[str]) -> Prepared:
+    """PRISM's entry in `scpo.dataset.REGISTRY`: `prepare_prism` with the `data` section's PRISM keys."""
+    return prepare_prism(section.source, folder, section.prism_hub_id, section.prism_revision, section.test_size,
+                         split_seed, countries, keep)

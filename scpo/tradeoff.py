@@ -11,12 +11,16 @@ training settings of every other arm, and writes the country's accuracy on its d
 from __future__ import annotations
 
 import argparse
+import itertools
 import math
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from scpo import config, io, paths, selection, train
+import pandas as pd
+
+from scpo import artifacts, config, io, paths, selection, train
 
 
 def beta_label(beta: float) -> str | float:
@@ -28,8 +32,8 @@ def run_point(cfg: dict[str, Any], tau: float, beta: float) -> list[dict[str, An
     """One row per (country, run seed): the training pairs kept and the test accuracies of SCPO at (tau, beta)."""
     rows = []
     for seed in cfg["seeds"]:
-        pairs = io.read_table(paths.seed_dir("01_data", seed) / "pairs.parquet")
-        scores = io.read_table(paths.seed_dir("02_global_scoring", seed) / "utterance_scores.parquet")
+        pairs = artifacts.read("pairs", seed=seed)
+        scores = artifacts.read("utterance_scores", seed=seed)
         pairs = selection.filter_and_weight(
             selection.with_global_rewards(pairs, scores.set_index("utterance_id").global_score), tau, beta)
         test_texts = train.held_out_texts(seed)
@@ -39,13 +43,40 @@ def run_point(cfg: dict[str, Any], tau: float, beta: float) -> list[dict[str, An
             if kept == 0:
                 raise config.ConfigError(f"params: tradeoff point tau = {tau}, beta = {beta} keeps none of "
                                          f"{name}'s training pairs; drop this tau from tradeoff.taus")
-            _, summary, _ = train.configured_arm(cfg, slug, seed, "scpo", pairs,
-                                                 train.country_test_texts(pairs, test_texts, name), None,
-                                                 paths.artifact_dir("checkpoints", "tradeoff", slug))
-            rows.append({"country": name, "seed": seed, "train_pairs": summary["train_pairs"],
-                         "country_train_pairs": summary["country_train_pairs"],
-                         "mean_train_weight": summary["mean_train_weight"]} | summary["test"])
+            run = train.configured_arm(cfg, slug, seed, "scpo", pairs, train.country_test_texts(pairs, test_texts, name),
+                                       None, paths.artifact_dir("checkpoints", "tradeoff", slug))
+            rows.append({"country": name, "seed": seed, "train_pairs": run.train_pairs,
+                         "country_train_pairs": run.country_train_pairs,
+                         "mean_train_weight": run.mean_train_weight} | run.test)
     return rows
+
+
+def grid_runs(folder: Path, grid: Any, names: set[str], seeds: Sequence[int]) -> pd.DataFrame:
+    """Every run of the grid's points written in `folder` (`tradeoff@*` stages), restricted to `grid`'s taus and
+    betas (the folder may hold old points), the countries `names` and `seeds`; an error names missing points."""
+    rows = []
+    for path in sorted(folder.glob("*.json")):
+        point = io.read_json(path)
+        if float(point["tau"]) in grid.taus and float(point["beta"]) in grid.betas:
+            rows += [{"tau": float(point["tau"]), "beta": float(point["beta"])} | run for run in point["runs"]]
+    runs = pd.DataFrame(rows)
+    missing = set(itertools.product(grid.taus, grid.betas)) - set(zip(runs.tau, runs.beta)) if len(runs) else {"all"}
+    if missing:
+        raise FileNotFoundError(f"trade-off points without results (run dvc repro): {sorted(missing, key=str)}")
+    runs = runs[runs.country.isin(names) & runs.seed.isin(seeds)]
+    if len(runs) != len(grid.taus) * len(grid.betas) * len(names) * len(seeds):
+        raise ValueError(f"trade-off runs: {len(runs)} rows, expected one per point x country x seed")
+    return runs
+
+
+def grid_points(runs: pd.DataFrame) -> pd.DataFrame:
+    """One row per (tau, beta): the mean and sd over seeds of the country-mean true-country accuracy (x: on the
+    pairs the global RM gets wrong) and all-country accuracy (y), and the mean training pairs."""
+    macro = runs.groupby(["tau", "beta", "seed"], as_index=False)[["accuracy_disagreement", "accuracy_all",
+                                                                     "train_pairs"]].mean()
+    return macro.groupby(["tau", "beta"], as_index=False).agg(
+        x_mean=("accuracy_disagreement", "mean"), x_sd=("accuracy_disagreement", "std"),
+        y_mean=("accuracy_all", "mean"), y_sd=("accuracy_all", "std"), train_pairs=("train_pairs", "mean"))
 
 
 def main(argv: list[str] | None = None) -> int:

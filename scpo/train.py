@@ -2,7 +2,8 @@
 
 Every arm goes through `arm_pairs` and `train_arm`; they differ only in `selection.arm_selection`
 (which pairs, which weights). Checkpoints go to a folder named by the run's fingerprint, so an interrupted run resumes
-from its last checkpoint, and a changed run never resumes from another's.
+from its last checkpoint, and a changed run never resumes from another's. `scpo.trainer` holds the Trainer
+subclass this drives; `scpo.retrain` and `scpo.tradeoff` choose the pairs the analyses' runs see, and train here.
 """
 
 from __future__ import annotations
@@ -14,18 +15,37 @@ import shlex
 import shutil
 import subprocess
 import sys
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from scpo import config, evaluation, io, paths, selection
+from scpo import artifacts, config, evaluation, io, paths, selection
 from scpo.config import ScoringConfig, TrainingConfig
 from scpo.models import load_reward_model
 from scpo.scoring import score_texts
 from scpo.trainer import (WeightedRewardTrainer, base_dtype, model_card, preference_dataset, release,
                           reward_config, run_fingerprint, save_model, shared_arguments, train_reward_model)
+
+
+@dataclass
+class RunResult:
+    """What one training run returns: the saved model's held-out rewards, its summary and its training log."""
+
+    scores: pd.Series  # reward of every held-out text scored, by utterance id; named after the arm
+    train_pairs: int  # pairs the arm trained on
+    country_train_pairs: int  # the country's training pairs offered to the arm (before its filter)
+    mean_train_weight: float
+    test: dict[str, float | int]  # evaluation.accuracy_report on the country's held-out pairs
+    resumed_from_step: int | None  # the checkpoint step it resumed from; None: a fresh start
+    shared_arguments: dict[str, Any]  # the TrainingArguments every arm must share (trainer.shared_arguments)
+    log: list[dict] = field(default_factory=list, repr=False)  # the Trainer's log history
+
+    def summary(self) -> dict[str, Any]:
+        """The run as stage metrics record it (everything but the rewards and the log)."""
+        return {k: v for k, v in asdict(self).items() if k not in ("scores", "log")}
 
 
 def arm_pairs(arm: str, train_pairs: pd.DataFrame) -> pd.DataFrame:
@@ -69,64 +89,78 @@ def saved_model_scores(run: WeightedRewardTrainer, folder: Path, test_texts: pd.
                        batch_size)
 
 
-def run_arm(arm: str, seed: int, pairs: pd.DataFrame, test_texts: pd.DataFrame, country: str, base_model: str,
-            scoring: ScoringConfig, training: TrainingConfig, batch_size: int, model_dir: Path | None,
-            checkpoint_root: Path) -> tuple[pd.Series, dict, list[dict]]:
+@dataclass(frozen=True)
+class RunSettings:
+    """How every run of a stage trains and scores (from its params sections): the same for every arm."""
+
+    base_model: str  # the global RM to fine-tune: a hub id or a local folder
+    scoring: ScoringConfig
+    training: TrainingConfig
+    batch_size: int  # evaluation.batch_size: held-out texts scored per batch
+    selection: dict[str, float] = field(default_factory=dict)  # tau, beta of the pairs' keep and weight (model card)
+
+
+def run_arm(arm: str, seed: int, pairs: pd.DataFrame, test_texts: pd.DataFrame, country: str, settings: RunSettings,
+            model_dir: Path | None, checkpoint_root: Path) -> RunResult:
     """Train `arm` for `country` on this seed's pairs, save the model with its card (HF format) to `model_dir`
     (None: to a temporary folder, removed after), and score `test_texts` (held-out texts: utterance_id,
-    prompt, response) with the saved model. Returns (scores by utterance id, run summary, training log)."""
+    prompt, response) with the saved model."""
+    base_model, scoring, training = settings.base_model, settings.scoring, settings.training
     train_pairs = pairs[(pairs.country == country) & (pairs.split == "train")]
     chosen = arm_pairs(arm, train_pairs)
     run = train_arm(chosen, base_model, scoring, training, seed, checkpoint_root)
     facts = {"country": country, "arm": arm, "run seed": seed, "base model": base_model,
              "training pairs": f"{len(chosen)} of the country's {len(train_pairs)}",
+             **{name: f"{value:g}" for name, value in settings.selection.items()},
              "fine-tuning": f"LoRA {training.lora()} (this folder holds the adapter; load it with "
                             "scpo.models.load_reward_model, or on the base model with peft)" if training.lora() else "full",
              "arm definition": f"filtered={selection.ARMS[arm][0]}, weights={selection.ARMS[arm][1] or 'none'}",
              "scores": f"held-out rewards in {scoring.dtype}, from this folder"}
     folder = model_dir if model_dir is not None else Path(f"{run.args.output_dir}-model")
     save_model(run, folder)
-    scores = pd.Series(saved_model_scores(run, folder, test_texts, scoring, batch_size),
+    scores = pd.Series(saved_model_scores(run, folder, test_texts, scoring, settings.batch_size),
                        index=pd.Index(test_texts.utterance_id, name="utterance_id"), name=arm)
     test = pairs[pairs.split == "test"]
     report = evaluation.accuracy_report(test[test.country == country], scores)
     if model_dir is not None and run.is_world_process_zero():
         io.write_text(model_card(f"{country} reward model ({arm}, seed {seed})", facts, run.args, report),
                       model_dir / "README.md")
-    summary = {"train_pairs": len(chosen), "country_train_pairs": len(train_pairs),
-               "mean_train_weight": float(chosen.train_weight.mean()), "test": report,
-               "resumed_from_step": run.resumed_from_step, "shared_arguments": shared_arguments(run.args)}
+    result = RunResult(scores, len(chosen), len(train_pairs), float(chosen.train_weight.mean()), report,
+                       run.resumed_from_step, shared_arguments(run.args), run.state.log_history)
     run.accelerator.wait_for_everyone()  # every process has scored before the folders go
     if run.is_world_process_zero():
         shutil.rmtree(run.args.output_dir, ignore_errors=True)  # saved: its checkpoints are no longer needed
         if model_dir is None:
             shutil.rmtree(folder, ignore_errors=True)
-    return scores, summary, run.state.log_history
+    return result
 
 
 def stage_inputs(seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
     """What stage 04 trains and scores for a run seed: stage 03's pairs, and every held-out text of every
     country (GlobalOpinionQA: every option of the test questions)."""
-    return io.read_table(paths.seed_dir("03_filter_weight", seed) / "pairs.parquet"), held_out_texts(seed)
+    return artifacts.read("selected_pairs", seed=seed), held_out_texts(seed)
 
 
 def held_out_texts(seed: int) -> pd.DataFrame:
     """Every held-out text of a run seed (stage 01's utterances of the test split)."""
-    texts = io.read_table(paths.seed_dir("01_data", seed) / "utterances.parquet")
+    texts = artifacts.read("utterances", seed=seed)
     return texts[texts.split == "test"]
 
 
 def configured_arm(cfg: dict[str, Any], country: str, seed: int, arm: str, pairs: pd.DataFrame,
                    test_texts: pd.DataFrame, model_dir: Path | None,
-                   checkpoint_root: Path) -> tuple[pd.Series, dict, list[dict]]:
+                   checkpoint_root: Path) -> RunResult:
     """`run_arm` with the scoring, training and evaluation settings of `cfg` (a stage's sections): every
     stage that trains (04 and the analyses) trains through here, so their runs differ only in the pairs."""
     scoring = cfg["scoring"]
-    return run_arm(arm, seed, pairs, test_texts, cfg["countries"][country], paths.global_rm_source(scoring.model, seed),
-                   scoring, cfg["training"], cfg["evaluation"].batch_size, model_dir, checkpoint_root)
+    selection_used = {"tau (filtering.tau)": cfg["filtering"].tau, "beta (weighting.beta)": cfg["weighting"].beta} \
+        if "filtering" in cfg else {}
+    settings = RunSettings(paths.global_rm_source(scoring.model, seed), scoring, cfg["training"],
+                           cfg["evaluation"].batch_size, selection_used)
+    return run_arm(arm, seed, pairs, test_texts, cfg["countries"][country], settings, model_dir, checkpoint_root)
 
 
-def stage_arm(cfg: dict[str, Any], country: str, seed: int, arm: str) -> tuple[pd.Series, dict, list[dict]]:
+def stage_arm(cfg: dict[str, Any], country: str, seed: int, arm: str) -> RunResult:
     """`run_arm` with stage 04's settings (`cfg` from `config.load_stage("training", ...)`) and paths."""
     pairs, test_texts = stage_inputs(seed)
     return configured_arm(cfg, country, seed, arm, pairs, test_texts,
@@ -141,7 +175,7 @@ def country_test_texts(pairs: pd.DataFrame, test_texts: pd.DataFrame, country: s
 
 
 def launch_stage_arm(command: str, params_file: Path, country: str, seed: int, arm: str,
-                     out: Path) -> tuple[pd.Series, dict, list[dict]]:
+                     out: Path) -> RunResult:
     """`stage_arm` run as `<command> -m scpo.train ...` (e.g. `accelerate launch`, `torchrun`): the same
     run in as many processes as the launcher starts; its results come back through files in `out`."""
     argv = [*shlex.split(command), "-m", "scpo.train", "--params", str(params_file), "--country", country,
@@ -152,7 +186,7 @@ def launch_stage_arm(command: str, params_file: Path, country: str, seed: int, a
                            f"{' '.join(argv)}\n{done.stderr[-4000:]}")
     scores = io.read_table(out / "scores.parquet").set_index("utterance_id")[arm]
     result = json.loads((out / "result.json").read_text())
-    return scores, result["summary"], result["log"]
+    return RunResult(scores, **result["summary"], log=result["log"])
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -168,10 +202,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.country not in cfg["countries"] or args.arm not in cfg["arms"] or args.seed not in cfg["seeds"]:
         raise config.ConfigError(f"--country {args.country} --arm {args.arm} --seed {args.seed}: not in params "
                                  f"(countries {sorted(cfg['countries'])}, arms {list(cfg['arms'])}, seeds {list(cfg['seeds'])})")
-    scores, summary, log = stage_arm(cfg, args.country, args.seed, args.arm)
+    result = stage_arm(cfg, args.country, args.seed, args.arm)
     if int(os.environ.get("RANK", "0")) == 0:  # one process writes; the others trained their share
-        io.write_table(scores.rename(args.arm).rename_axis("utterance_id").reset_index(), args.out / "scores.parquet")
-        io.write_text(json.dumps({"summary": summary, "log": log}, default=str), args.out / "result.json")
+        io.write_table(result.scores.rename(args.arm).rename_axis("utterance_id").reset_index(),
+                       args.out / "scores.parquet")
+        io.write_text(json.dumps({"summary": result.summary(), "log": result.log}, default=str),
+                      args.out / "result.json")
     return 0
 
 

@@ -15,6 +15,7 @@ TINY = {"bench": {"pairs": 400, "warmup_steps": 1, "measure_steps": 3, "released
                   "released_max_length": 128, "repeats": 1}, "simulation": {"user_scale": 0.25}}
 
 
+@pytest.mark.slow  # trains and scores every method side by side: a minute and a half
 def test_the_benchmark_measures_every_method_side_by_side(tmp_path):
     overrides = tmp_path / "bench.yaml"
     overrides.write_text(yaml.safe_dump(TINY))
@@ -43,3 +44,10 @@ def test_bench_params_are_validated(tmp_path):
     raw["bench"]["batch_size"] = 0
     with pytest.raises(config.ConfigError, match="bench.batch_size = 0 is out of range"):
         config.load_section(raw, "bench")
+
+
+def test_the_bench_section_lives_beside_the_benchmark():
+    from scpo import bench_config, config
+
+    assert config.section_type("bench") is bench_config.BenchConfig  # read on use: the config does not import it
+    assert config.section_type("data") is config.DataConfig

@@ -21,6 +21,7 @@ def train(out, launcher):
     return json.loads((out / "result.json").read_text())
 
 
+@pytest.mark.slow  # two processes started by torchrun: tens of seconds
 @pytest.mark.skipif(shutil.which("torchrun") is None and not (Path(sys.executable).parent / "torchrun").exists(),
                     reason="torchrun not installed")
 def test_two_processes_reach_the_losses_and_weights_of_one(tmp_path):

@@ -59,6 +59,7 @@ def test_each_family_loads_as_its_architecture_and_tokenizer(loaded, standins, f
         assert "tokenizer.json" not in files and {"spm.model", "tokenizer_config.json"} <= files
 
 
+@pytest.mark.slow  # a fresh interpreter without sentencepiece: tens of seconds
 def test_a_sentencepiece_only_tokenizer_names_the_packages_it_needs(standins):
     """Without sentencepiece and protobuf, transformers falls back to tiktoken and says 'tiktoken is
     required', which sends a user the wrong way; the loader names the two packages and the install."""
@@ -180,6 +181,7 @@ CASES = {  # family, training switches, scoring precision
 }
 
 
+@pytest.mark.slow  # trains each family for a few steps and reloads it: ~10 s a case
 @pytest.mark.parametrize("case", CASES)
 def test_reported_scores_are_the_saved_models_scores(standins, tmp_path, case):
     """What a run reports is what it shipped: its scores equal the saved folder's, loaded through the one
@@ -191,15 +193,17 @@ def test_reported_scores_are_the_saved_models_scores(standins, tmp_path, case):
                                    logging_steps=2, save_steps=100, **switches)
     scoring_cfg = dataclasses.replace(SCORING, max_length=48, dtype=dtype, revision=None)
     base = str(standins[family])
-    scores, summary, log = train.run_arm("scpo", 0, pairs, texts, "Chile", base, scoring_cfg, training, 8,
-                                         tmp_path / "model", tmp_path / "checkpoints")
+    settings = train.RunSettings(base, scoring_cfg, training, 8, {"tau": 0.7})
+    result = train.run_arm("scpo", 0, pairs, texts, "Chile", settings, tmp_path / "model", tmp_path / "checkpoints")
+    scores = result.scores
     saved, tokenizer = models.load_reward_model(tmp_path / "model", dtype=dtype, device=torch.device("cpu"))
     again = scoring.score_texts(saved, tokenizer, list(texts.prompt), list(texts.response), 48, 8)
     np.testing.assert_array_equal(scores.to_numpy(), again)
     untrained, tokenizer = models.load_reward_model(base, dtype=dtype, device=torch.device("cpu"))
     before = scoring.score_texts(untrained, tokenizer, list(texts.prompt), list(texts.response), 48, 8)
     assert np.abs(scores.to_numpy() - before).max() > 1e-4, "training changed nothing: the check would be empty"
-    assert summary["train_pairs"] == 16 and "## Held-out pairwise accuracy" in (tmp_path / "model/README.md").read_text()
+    card = (tmp_path / "model/README.md").read_text()
+    assert result.train_pairs == 16 and "## Held-out pairwise accuracy" in card and "- **tau**: 0.7" in card
     assert not (tmp_path / "checkpoints").exists() or not list((tmp_path / "checkpoints").glob("*/checkpoint-*"))
     if "lora_r" in switches:
         adapter = json.loads((tmp_path / "model/adapter_config.json").read_text())

@@ -24,7 +24,8 @@ def stage_body(name):
 
 
 def notebook_source(notebook):
-    return "".join("".join(c["source"]) for c in json.loads((ROOT / "notebooks" / f"{notebook}.ipynb").read_text())["cells"])
+    cells = json.loads((ROOT / "notebooks" / f"{notebook}.ipynb").read_text())["cells"]
+    return "\n".join("".join(c["source"]) for c in cells)  # a cell's last line has no newline of its own
 
 
 def test_every_notebook_has_a_stage_named_after_it():
@@ -52,15 +53,31 @@ def test_stage_runs_the_canonical_copy_and_passes_only_declared_parameters(stage
     assert set(re.findall(r"-p (\w+) ", body["cmd"] + " ")) <= declared
 
 
+def direct_imports(source):
+    """The scpo modules a source imports, at the top or lazily inside a function."""
+    imported = set(re.findall(r"^\s*from scpo\.(\w+) import", source, re.M))
+    names = re.findall(r"^\s*from scpo import \(([\w,\s]+)\)", source, re.M)
+    for line in names + re.findall(r"^\s*from scpo import ([\w, ]+)$", source, re.M):
+        imported |= {name.strip() for name in line.split(",") if name.strip()}
+    return imported
+
+
+def module_imports(module):
+    """What a scpo module imports; the dataset registry imports each registered dataset's module by name."""
+    imported = direct_imports((ROOT / "scpo" / f"{module}.py").read_text())
+    if module == "dataset":
+        from scpo.dataset import REGISTRY
+
+        imported |= {entry.module.removeprefix("scpo.") for entry in REGISTRY.values()}
+    return imported
+
+
 def imported_modules(source):
-    imported = set()
-    for line in re.findall(r"from scpo import ([\w, ]+)", source):
-        imported |= {name.strip() for name in line.split(",")}
-    for module in list(imported):  # the modules these import are dependencies too
-        text = (ROOT / "scpo" / f"{module}.py").read_text()
-        imported |= set(re.findall(r"^from scpo\.(\w+) import", text, re.M))
-        imported |= {n.strip() for line in re.findall(r"^from scpo import ([\w, ]+)", text, re.M)
-                     for n in line.split(",")}
+    """Every scpo module a source depends on: what it imports, what those import, and so on."""
+    imported, frontier = set(), direct_imports(source)
+    while frontier:
+        imported |= frontier
+        frontier = set().union(*(module_imports(m) for m in frontier)) - imported
     return imported
 
 

@@ -48,9 +48,16 @@ def outputs(root):
 
 @pytest.fixture(scope="module")
 def project(tmp_path_factory):
+    """The tiny pipeline, run once, in a git repository (so `dvc exp` works as a user's clone does)."""
     root = tmp_path_factory.mktemp("scpo-e2e")
     env = scratch_project(root)
+    for command in (["git", "init", "-q"], ["git", "config", "user.email", "ci@scpo.invalid"],
+                    ["git", "config", "user.name", "scpo tests"], ["dvc", "config", "core.no_scm", "false"],
+                    ["git", "add", "-A"], ["git", "commit", "-qm", "the project"]):
+        run(command, root, env)
     first = run(["dvc", "repro"], root, env)
+    run(["git", "add", "-A"], root, env)
+    run(["git", "commit", "-qm", "dvc repro"], root, env)
     return root, env, first, outputs(root)
 
 
@@ -142,13 +149,30 @@ def test_saving_a_notebook_with_outputs_reruns_no_stage(project):
     assert ran(run(["dvc", "repro"], root, env)) <= {"notebook_sources"}
 
 
-def test_changing_beta_reruns_weighting_and_after_but_not_data_or_scoring(project):
+def test_the_study_renders_as_html_and_training_curves_as_dvc_plots(project):
     root, env, _, _ = project
-    params = root / "params.yaml"
-    params.write_text(params.read_text().replace("beta: 1.1", "beta: 0.5"))
+    html = (root / "reports/html/study.html").read_text()
+    assert "Data efficiency (full fine-tuning vs SCPO)" in html and html.count("data:image/png;base64") >= 7
+    assert "import " not in html.split("<body", 1)[1], "--no-input: no code in the rendering"
+    plots = json.loads(run(["dvc", "plots", "show", "--json"], root, env))
+    curves = {name for name in plots if "reports/plots/04_training-chile" in name}
+    assert len(curves) == 2 * 5, f"one loss curve per seed and arm: {sorted(plots)}"
+    card = (root / "artifacts/04_training/chile/seed0/scpo/model/README.md").read_text()
+    assert "- **tau (filtering.tau)**: 0.7" in card and "- **beta (weighting.beta)**: 1.1" in card
+
+
+def test_an_experiment_changing_beta_reruns_weighting_and_after_and_leads_with_the_headline(project):
+    root, env, _, _ = project
     # The grid points recompute the filter and weights themselves: beta does not touch them.
-    assert ran(run(["dvc", "repro"], root, env)) == {"filter_weight@0", "filter_weight@1", "training@chile",
-                                                     *AFTER_TRAINING}
+    assert ran(run(["dvc", "exp", "run", "-S", "weighting.beta=0.5"], root, env)) == {
+        "filter_weight@0", "filter_weight@1", "training@chile", *AFTER_TRAINING}
+    shown = run(["dvc", "exp", "show", "--csv"], root, env)
+    header = shown.splitlines()[0].split(",")
+    assert any(column.endswith("accuracy.all.scpo") for column in header), header
+    assert any(column.endswith("scpo_minus_full.all.mean") for column in header), header
+    counts = [column for column in header if column.endswith((".users", ".questions", ".pairs", "own_country_gain"))]
+    assert not counts, f"only the headline metrics, no counts: {counts}"
+    assert any(column.endswith("weighting.beta") for column in header) and ",0.5," in shown
 
 
 def test_changing_the_learning_rate_reruns_every_trained_arm(project):
@@ -258,8 +282,8 @@ def test_an_arm_launched_in_two_processes_matches_one_process(project, tmp_path,
     one = train.stage_arm(config.load_stage("training", params), "chile", 0, "scpo")
     torchrun = f"{Path(sys.executable).parent / 'torchrun'} --standalone --nproc_per_node 2"
     two = train.launch_stage_arm(torchrun, params, "chile", 0, "scpo", root / "launched")
-    assert two[0].index.equals(one[0].index)
-    assert (two[0] - one[0]).abs().max() < 1e-3
-    assert two[1]["test"] == pytest.approx(one[1]["test"], abs=1e-6, nan_ok=True)
-    assert [e["loss"] for e in two[2] if "loss" in e] == pytest.approx([e["loss"] for e in one[2] if "loss" in e],
-                                                                      abs=1e-5)
+    assert two.scores.index.equals(one.scores.index)
+    assert (two.scores - one.scores).abs().max() < 1e-3
+    assert two.test == pytest.approx(one.test, abs=1e-6, nan_ok=True)
+    assert [e["loss"] for e in two.log if "loss" in e] == pytest.approx([e["loss"] for e in one.log if "loss" in e],
+                                                                        abs=1e-5)

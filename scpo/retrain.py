@@ -1,0 +1,60 @@
+"""The analyses that retrain arms on other pairs: nested subsets (stage 06) and shuffled country labels (stage 07).
+
+How the training modules divide the work: `scpo.trainer` is the Trainer subclass (weighted loss, collator,
+checkpoints); `scpo.train` is one run (an arm's pairs -> a saved, scored model: `train.configured_arm`);
+this module and `scpo.tradeoff` (one tau x beta grid point, a CLI stage) only choose which pairs each
+run sees, so every analysis trains exactly as stage 04 does.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from scpo import analysis, evaluation, paths, train
+
+
+def efficiency_rows(cfg: dict[str, Any], country: str, seed: int, stage04_runs: dict[str, dict]) -> tuple[list[dict], dict]:
+    """One row per (fraction, arm) of `data_efficiency.fractions` x `data_efficiency.arms`, each arm retrained on a
+    nested random subset of `country`'s training pairs (other countries' pairs untouched), plus the all-pairs
+    point from stage 04's run of the same arm and seed (`stage04_runs`: its metrics' runs); and the global
+    RM's accuracy on the country's held-out pairs. Rows: seed, fraction, arm, offered, trained, accuracies."""
+    efficiency, name = cfg["data_efficiency"], cfg["countries"][country]
+    pairs, test_texts = train.stage_inputs(seed)
+    own_texts = train.country_test_texts(pairs, test_texts, name)
+    is_train = ((pairs.country == name) & (pairs.split == "train")).to_numpy()
+    train_rows = np.flatnonzero(is_train)
+    test = pairs[(pairs.split == "test") & (pairs.country == name)]
+    rows = []
+    for fraction in sorted(efficiency.fractions):
+        offered = np.zeros(len(pairs), dtype=bool)
+        offered[train_rows] = analysis.nested_subset_mask(len(train_rows), fraction, efficiency.subset_seed + seed)
+        for arm in efficiency.arms:
+            run = train.configured_arm(cfg, country, seed, arm, pairs[offered | ~is_train], own_texts, None,
+                                       paths.artifact_dir("checkpoints", "data_efficiency", country))
+            rows.append({"seed": seed, "fraction": fraction, "arm": arm, "offered": run.country_train_pairs,
+                         "trained": run.train_pairs} | run.test)
+    for arm in efficiency.arms:  # all pairs: stage 04's run of this arm and seed
+        run = stage04_runs[f"seed{seed}/{arm}"]
+        rows.append({"seed": seed, "fraction": 1.0, "arm": arm, "offered": run["country_train_pairs"],
+                     "trained": run["train_pairs"]} | run["test"])
+    return rows, {"seed": seed} | evaluation.accuracy_report(test, evaluation.global_scores(test))
+
+
+def shuffled_runs(cfg: dict[str, Any], country: str, seed: int) -> tuple[pd.DataFrame, dict[str, train.RunResult]]:
+    """Every `controls.arms` arm of `country` retrained after permuting the study countries' labels across their
+    users (`analysis.shuffle_country_labels`, seed `controls.shuffle_seed` + run seed), each scored on the held-out
+    pairs of every study country. Returns the shuffled pairs and the runs by arm."""
+    controls, study = cfg["controls"], list(cfg["countries"].values())
+    pairs, test_texts = train.stage_inputs(seed)
+    shuffled = analysis.shuffle_country_labels(pairs, study, controls.shuffle_seed + seed)
+    users = shuffled.drop_duplicates("user_id").groupby("country").size()
+    assert users.equals(pairs.drop_duplicates("user_id").groupby("country").size()), "every country keeps its users"
+    assert shuffled.drop(columns="country").equals(pairs.drop(columns="country")), "only labels move"
+    study_test = shuffled[(shuffled.split == "test") & shuffled.country.isin(study)]
+    texts = test_texts[test_texts.utterance_id.isin(set(study_test.chosen_id) | set(study_test.rejected_id))]
+    runs = {arm: train.configured_arm(cfg, country, seed, arm, shuffled, texts, None,
+                                      paths.artifact_dir("checkpoints", "shuffled", country)) for arm in controls.arms}
+    return shuffled, runs

@@ -1,0 +1,86 @@
+"""The Markdown tables of `reports/tables/` (stages 05 and 08), from the numbers `scpo.results` computes."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+from scpo import analysis, evaluation, io
+from scpo.gallery import mean_sd
+
+
+def results_page(summary: pd.DataFrame, similarity: pd.DataFrame, edited_ratio: pd.DataFrame, models: Sequence[str],
+                 n_seeds: int, confidence: float) -> str:
+    """`05_results.md`: accuracy per test set (mean ± sd over seeds with the bootstrap CI), ties per model,
+    GlobalOpinionQA's answer similarity (if any) and the edited ratios."""
+    test_sets = [t for t in evaluation.TEST_SETS if t in set(summary.test_set)]
+    sections = [f"## Test set: {t}\n\n" + evaluation.summary_markdown(summary, t, models) for t in test_sets]
+    if len(similarity):
+        table = similarity.groupby(["country", "model"]).similarity.agg(["mean", "std"]).reset_index()
+        cells = table.assign(cell=table["mean"].map("{:.3f}".format) + " ± " + table["std"].map("{:.3f}".format))
+        sections.append("## GlobalOpinionQA: 1 − Jensen–Shannon distance to the country's answer shares\n\n" + io.markdown_table(
+            cells.pivot(index="country", columns="model", values="cell").reindex(columns=models).reset_index()))
+    ties = summary.query("test_set == 'all' and country != 'macro average'").groupby("model").ties.sum().reindex(models)
+    return (f"# Results\n\nPairwise accuracy on held-out pairs (of test users on PRISM, test questions on GlobalOpinionQA), "
+            f"mean ± sd over {n_seeds} run seed(s) [{confidence:.0%} bootstrap CI over those users or questions]. "
+            "Ties count as wrong. On `disagreement` the global RM scores 0 by construction. Tied scores, summed over "
+            "countries and seeds: " + ", ".join(f"{m} {t}" for m, t in ties.items()) + ".\n\n" + "\n".join(sections)
+            + "\n## Edited ratio (share of pairs kept or where the global RM is wrong; pooled over seeds)\n\n"
+            + io.markdown_table(edited_ratio.rename_axis("country").reset_index()))
+
+
+def _reached(values: pd.Series) -> str:
+    """mean ± sd of a ratio, with how many seeds reached it where some did not."""
+    finite = np.isfinite(values)
+    return mean_sd(values, 2) + (f" (reached in {finite.sum()}/{len(values)} seeds)" if not finite.all() else "")
+
+
+def efficiency(per_seed: pd.DataFrame) -> pd.DataFrame:
+    """The data-efficiency table: per country, each arm's accuracy, every ratio (`EFFICIENCY_DEFINITIONS`)
+    and the gains per 1000 pairs, mean ± sd over seeds."""
+    table = per_seed.groupby("country").agg(
+        **{"full acc.": ("full_accuracy", mean_sd), "scpo acc.": ("scpo_accuracy", mean_sd)},
+        **{r: (r, _reached) for r in ("size_ratio", "pairs_ratio", "offered_ratio")},
+        **{"full gain / 1000 pairs": ("full_gain_per_1000_pairs", lambda v: mean_sd(v, 2, signed=True)),
+           "scpo gain / 1000 pairs": ("scpo_gain_per_1000_pairs", lambda v: mean_sd(v, 2, signed=True))})
+    ratios = (analysis.ratio_of_means(g.scpo_gain_per_1000_pairs, g.full_gain_per_1000_pairs)
+              for _, g in per_seed.groupby("country"))
+    table["gain_per_pair_ratio"] = [f"{r:.2f}" if np.isfinite(r) else "n/a (full gains nothing)" for r in ratios]
+    return table
+
+
+def efficiency_page(table: pd.DataFrame) -> str:
+    """`08_data_efficiency.md`: the definitions, then the table."""
+    return ("# Data efficiency\n\nMean ± sd over run seeds; a ratio r reads as (r − 1) × 100 % more data-efficient.\n\n"
+            + "\n".join(f"- `{k}`: {v}" for k, v in analysis.EFFICIENCY_DEFINITIONS.items()) + "\n\n"
+            + io.markdown_table(table.reset_index()))
+
+
+def tradeoff_page(points: pd.DataFrame, countries: Sequence[str]) -> str:
+    """`08_tradeoff.md`: every grid point's training pairs and accuracies (mean ± sd over seeds)."""
+    def cells(means: pd.Series, sds: pd.Series) -> list[str]:
+        return [mean_sd([m]) + f" ± {s:.3f}" if np.isfinite(s) else f"{m:.3f}" for m, s in zip(means, sds)]
+
+    table = points.assign(**{"true-country (x)": cells(points.x_mean, points.x_sd),
+                             "all-country (y)": cells(points.y_mean, points.y_sd)})
+    return (f"# The tau × beta trade-off ({', '.join(countries)})\n\nBest point: {analysis.BEST_POINT_RULE}.\n\n"
+            + io.markdown_table(table[["tau", "beta", "train_pairs", "true-country (x)", "all-country (y)"]]))
+
+
+def controls_page(control_macro: pd.DataFrame, arms: Sequence[str], weighting_effect: Mapping[str, Sequence[float]]) -> str:
+    """`08_controls.md`: own gain and home advantage per arm with real and shuffled labels (macro over
+    countries, mean ± sd over seeds), and the weighting effect on divergent pairs."""
+    def cell(condition: str, arm: str, column: str) -> str:
+        rows = control_macro[(control_macro.condition == condition) & (control_macro.arm == arm)]
+        return mean_sd(rows[column], signed=True)
+
+    lines = [f"| {arm} | {cell('real labels', arm, 'own_gain')} | {cell('shuffled labels', arm, 'own_gain')} | "
+             f"{cell('real labels', arm, 'home_advantage')} | {cell('shuffled labels', arm, 'home_advantage')} |"
+             for arm in arms]
+    return ("# Controls\n\n## Shuffled country labels\n\nMacro over countries, mean ± sd over seeds; gains are accuracy "
+            "minus the global RM's on the same pairs.\n\n| arm | own gain, real | own gain, shuffled | home advantage, real | "
+            "home advantage, shuffled |\n|---|---|---|---|---|\n" + "\n".join(lines) + "\n\n"
+            + "".join(f"SCPO minus filter-only on divergent pairs, {c}: {mean_sd(v, signed=True)}.\n"
+                      for c, v in weighting_effect.items()))
