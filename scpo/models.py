@@ -175,6 +175,27 @@ def global_rm_to_train(rm: GlobalRMConfig, encoder: str | None, texts: Iterable[
     return model, tokenizer
 
 
+def train_global_rm(rm: GlobalRMConfig, encoder: str | None, pool: Any, max_length: int, seed: int,
+                    workdir: Path, target: Path) -> list[dict]:
+    """Train the embedded global RM on `pool`'s pairs (prompt, chosen, rejected) with the country models' trainer
+    and loss, every weight 1 (plain Bradley-Terry), save it to `target` (atomic: whole or absent) and drop its
+    checkpoints in `workdir`. Returns the training log (`Trainer.state.log_history`)."""
+    import shutil
+
+    import numpy as np
+
+    from scpo import trainer
+
+    model, tokenizer = global_rm_to_train(rm, encoder, [*pool.prompt, *pool.chosen, *pool.rejected], max_length,
+                                          rm.training.seed + seed)
+    dataset = trainer.preference_dataset(tokenizer, pool.prompt, pool.chosen, pool.rejected, np.ones(len(pool)),
+                                         max_length)
+    run = trainer.train_reward_model(model, tokenizer, dataset, trainer.reward_config(rm.training, workdir, seed))
+    trainer.save_model(run, target)
+    shutil.rmtree(workdir)  # saved: its checkpoints are no longer needed
+    return run.state.log_history
+
+
 def folder_fingerprint(folder: Path) -> dict[str, str]:
     """sha256 of every file of a model folder (hidden files and folders skipped), by relative path."""
     hashes = {}

@@ -84,3 +84,18 @@ def controls_page(control_macro: pd.DataFrame, arms: Sequence[str], weighting_ef
             "home advantage, shuffled |\n|---|---|---|---|---|\n" + "\n".join(lines) + "\n\n"
             + "".join(f"SCPO minus filter-only on divergent pairs, {c}: {mean_sd(v, signed=True)}.\n"
                       for c, v in weighting_effect.items()))
+
+
+EXAMPLE_VALUES = {"F": "agreement", "w": "weight"}  # the value a Table 13 / 14 row is chosen by: its column
+
+
+def examples(rows: pd.DataFrame, value: str, width: int = 70) -> str:
+    """Table 13 (`value` "F") or 14 ("w") of the study: each example pair with its texts cut to `width`
+    characters, the global RM's rewards, the annotator's scores and whether the filter retains it."""
+    short = rows.assign(**{column: rows[column].map(lambda t: analysis.shorten(t, width))
+                           for column in ("prompt", "chosen", "rejected")})
+    columns = {"country": "country", "target": f"target {value}", "prompt": "user prompt", "chosen": "y+",
+               "rejected": "y-", "global_chosen": "r+", "global_rejected": "r-", "chosen_score": "s+",
+               "rejected_score": "s-", EXAMPLE_VALUES[value]: value}
+    return io.markdown_table(short.assign(block=short.keep.map({True: "retained", False: "filtered"}))
+                             [["block", *columns]].rename(columns=columns))

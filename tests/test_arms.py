@@ -139,3 +139,14 @@ def test_profile_command_applies_overrides_in_order(tmp_path, capsys):
     result = yaml.safe_load(capsys.readouterr().out)
     assert result["data"]["dataset"] == "goqa" and result["data"]["input"] == "scpo/goqa.py"
     assert result["scoring"]["model"] == "OpenAssistant/reward-model-deberta-v3-base"  # from paper.yaml
+
+
+def test_a_new_arm_is_one_line_of_arms_and_one_entry_of_params(monkeypatch, tmp_path):
+    """docs/extending.md: an arm that reuses the existing columns touches `selection.ARMS` and `params.yaml` only."""
+    monkeypatch.setitem(selection.ARMS, "weight_only_kept_inverse", (False, "inverse_weight"))
+    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    params["arms"] = [*params["arms"], "weight_only_kept_inverse"]
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    assert config.load_stage("training", tmp_path / "params.yaml")["arms"][-1] == "weight_only_kept_inverse"
+    mask, w = selection.arm_selection("weight_only_kept_inverse", KEEP, WEIGHT, INVERSE)
+    assert mask.all() and w.tolist() == [2.0, 1.0, 5.0, 1.0]
