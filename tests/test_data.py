@@ -271,6 +271,7 @@ def test_build_pairs_from_loaded_files(prism):
     pairs, n_ties = data.build_pairs(utterances)
     assert (len(pairs), n_ties) == (6, 2)
     assert pairs.turn.dtype.kind == "i" and pairs.chosen_score.dtype.kind == "i"
+    assert pairs.rejected_score.dtype.kind == "i"
 
 
 def test_build_pairs_only_ties_gives_no_pairs():

@@ -223,3 +223,111 @@ def test_summarise_and_markdown_table():
 def test_summarise_single_seed_has_no_sd():
     summary = evaluation.summarise(results_frame()[lambda f: f.seed == 0], 0.9)
     assert summary.seeds.tolist() == [1, 1] and summary.sd.isna().all()
+
+
+# ------------------------------------------------------------------------------------------ exact values and edges
+
+def test_pairwise_accuracy_of_a_single_pair_is_zero_or_one():
+    assert evaluation.pairwise_accuracy(torch.tensor([2.0]), torch.tensor([1.0])) == 1.0
+    assert evaluation.pairwise_accuracy(torch.tensor([0.0]), torch.tensor([1.0])) == 0.0
+
+
+def test_evaluate_rows_have_the_documented_columns_and_model_names():
+    out = evaluation.evaluate(hand_pairs(), {"zeta": SCORES, "alpha": -SCORES}, 3, np.random.default_rng(0))
+    assert list(out.columns) == ["model", "test_set", "n_pairs", "n_users", "ties", "accuracy", "replicates"]
+    assert out.model.tolist() == ["zeta"] * 4 + ["alpha"] * 4  # models in the order given, then test sets
+    assert out.test_set.tolist() == list(evaluation.TEST_SETS) * 2
+    # alpha scores -s: right on p2 only (p4 stays a tie); on the truth set p3 (margin 0) is left out:
+    # p1 wrong, p2 wrong (rejected truly better, alpha prefers chosen), p4 tie wrong, p5 wrong
+    assert out.accuracy.tolist()[4:] == pytest.approx([1 / 5, 1 / 3, 1 / 4, 0.0])
+
+
+def test_evaluate_an_empty_test_set_is_nan_without_a_numpy_warning():
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the mean of an empty slice would warn, and is not taken
+        out = evaluation.evaluate(hand_pairs().assign(keep=False), {"m": SCORES}, 4,
+                                  np.random.default_rng(0)).set_index("test_set")
+    assert out.loc["kept", "n_pairs"] == 0 and math.isnan(out.loc["kept", "accuracy"])
+
+
+def summary_rows(rows) -> pd.DataFrame:
+    return pd.DataFrame(rows, columns=["country", "model", "test_set", "mean", "sd", "ci_low", "ci_high"])
+
+
+def test_summary_markdown_puts_the_macro_average_last_and_writes_n_a_for_missing_cells():
+    nan = float("nan")
+    summary = summary_rows([
+        ("peru", "scpo", "all", 0.5, 0.1, 0.4, 0.6),
+        ("chile", "scpo", "all", nan, nan, nan, nan),  # no pairs in this test set: n/a, not "nan ± nan"
+        ("macro average", "scpo", "all", 0.5, 0.1, 0.45, 0.55),
+        ("chile", "scpo", "kept", 0.9, 0.0, 0.9, 0.9),  # another test set: left out
+    ])
+    table = evaluation.summary_markdown(summary, "all", ["scpo", "global"])
+    # lower-case names sort after "macro average" ('p' > 'm'): the macro row is still last
+    assert table == ("| country | scpo | global |\n"
+                     "|---|---|---|\n"
+                     "| chile | n/a | n/a |\n"
+                     "| peru | 0.500 ± 0.100 [0.40, 0.60] | n/a |\n"
+                     "| macro average | 0.500 ± 0.100 [0.45, 0.55] | n/a |\n")
+
+
+def test_accuracy_report_of_an_empty_test_set_is_nan_without_a_numpy_warning():
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # np.mean of an empty array would warn: it must not be taken
+        report = evaluation.accuracy_report(hand_pairs().assign(keep=False), SCORES)
+    assert report["n_kept"] == 0 and math.isnan(report["accuracy_kept"])
+
+
+def test_pair_scores_are_float64_even_for_integer_scores():
+    chosen, rejected = evaluation.pair_scores(hand_pairs(), SCORES.astype(int))
+    assert chosen.dtype == torch.float64 and rejected.dtype == torch.float64
+    assert chosen.tolist() == [1.0, 0.0, 5.0, 1.0, 4.0]
+
+
+def test_kept_set_from_a_zero_one_keep_column():
+    # keep as 0/1 integers (as a file may hold it) selects p2..p5, not rows 0 and 1 by position
+    correct, users = evaluation.test_set_outcomes(hand_pairs().assign(keep=[0, 1, 1, 1, 1]), SCORES)["kept"]
+    assert correct.tolist() == [False, True, False, True] and users.tolist() == ["u1", "u2", "u3", "u3"]
+
+
+def seeds_frame() -> pd.DataFrame:
+    """Two seeds given in reverse order (seed 1 first), one country each with varying bootstrap replicates."""
+    rows = []
+    for seed, chile, mexico in ((1, 0.7, 0.9), (0, 0.5, 1.0)):
+        for country, acc, n in (("Mexico", mexico, 2), ("Chile", chile, 10)):
+            rows.append({"seed": seed, "country": country, "model": "scpo", "test_set": "all", "n_pairs": n,
+                         "n_users": 3, "ties": 1, "accuracy": acc, "replicates": np.array([acc - 0.1, acc, acc + 0.1])})
+    return pd.DataFrame(rows)
+
+
+def test_macro_rows_sorted_by_seed_with_their_columns_and_per_replicate_means():
+    macro = evaluation.macro_rows(seeds_frame())
+    assert list(macro.columns) == ["seed", "country", "model", "test_set", "n_pairs", "n_users", "ties", "accuracy",
+                                   "replicates"]
+    assert macro.seed.tolist() == [0, 1] and macro.ties.isna().all()
+    # seed 0: (0.5 + 1.0) / 2 = 0.75 per replicate position: (0.4 + 0.9) / 2, (0.5 + 1.0) / 2, (0.6 + 1.1) / 2
+    np.testing.assert_allclose(macro.replicates.iloc[0], [0.65, 0.75, 0.85], rtol=1e-12)
+    np.testing.assert_allclose(macro.replicates.iloc[1], [0.7, 0.8, 0.9], rtol=1e-12)  # (0.7 + 0.9) / 2 = 0.8
+
+
+def test_summarise_rows_sorted_with_their_columns_and_ties_summed():
+    summary = evaluation.summarise(pd.concat([seeds_frame(), evaluation.macro_rows(seeds_frame())]), 0.5)
+    assert list(summary.columns) == ["country", "model", "test_set", "seeds", "n_pairs", "ties", "mean", "sd",
+                                     "ci_low", "ci_high"]
+    assert summary.country.tolist() == ["Chile", "Mexico", "macro average"]  # sorted, not in input order
+    assert summary.ties.tolist() == [2, 2, 0]  # one tie per seed; the macro rows have none (None, not 1)
+    assert summary.n_pairs.tolist() == [10.0, 2.0, 12.0]
+
+
+def test_summarise_a_test_set_without_pairs_is_nan_without_a_numpy_warning():
+    import warnings
+
+    rows = seeds_frame().assign(accuracy=np.nan, replicates=[np.full(3, np.nan)] * 4)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # nanmean / nanquantile of all-NaN values would warn: never taken
+        summary = evaluation.summarise(rows, 0.9)
+    assert summary[["mean", "sd", "ci_low", "ci_high"]].isna().all().all() and summary.seeds.tolist() == [2, 2]

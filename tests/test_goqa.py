@@ -259,3 +259,39 @@ def test_a_repeated_question_is_one_unit_with_the_later_rows_new_countries(tmp_p
     assert shares.set_index("country").shares.to_dict() == {"Chile": pytest.approx([0.7, 0.3]),
                                                              "Mexico": pytest.approx([0.4, 0.6])}
     assert drops["repeated_question_rows"] == 1 and drops["repeated_question_country_entries"] == 1
+
+
+def test_pairs_by_hand_exact_rows_when_later_options_win():
+    # q1's shares rise with the option index, so the later option of every pair is chosen; two ties in Mexico
+    questions = pd.DataFrame({"question_id": ["q1"], "question": ["Q?"], "options": [["a", "b", "c"]], "source": ["GAS"]})
+    shares = pd.DataFrame({"question_id": ["q1", "q1"], "country": ["Chile", "Mexico"],
+                           "shares": [[0.1, 0.3, 0.6], [0.2, 0.2, 0.2]]})
+    pairs, ties = goqa.build_pairs(questions, shares)
+    assert ties == 3  # Mexico: a = b, a = c, b = c
+    assert list(pairs.columns) == ["pair_id", "user_id", "interaction_id", "turn", "prompt", "chosen", "rejected",
+                                   "chosen_id", "rejected_id", "chosen_score", "rejected_score", "country"]
+    assert pairs.pair_id.tolist() == ["q1/o1>o0|Chile", "q1/o2>o0|Chile", "q1/o2>o1|Chile"]
+    assert list(zip(pairs.chosen, pairs.rejected)) == [("b", "a"), ("c", "a"), ("c", "b")]
+    assert list(zip(pairs.chosen_id, pairs.rejected_id)) == [("q1/o1", "q1/o0"), ("q1/o2", "q1/o0"), ("q1/o2", "q1/o1")]
+    assert list(zip(pairs.chosen_score, pairs.rejected_score)) == [(0.3, 0.1), (0.6, 0.1), (0.6, 0.3)]
+    assert pairs.interaction_id.tolist() == ["q1"] * 3 and pairs.turn.tolist() == [0] * 3
+
+
+def test_pairs_are_sorted_by_pair_id_with_a_fresh_index():
+    questions = pd.DataFrame({"question_id": ["q1"], "question": ["Q?"], "options": [["a", "b", "c"]], "source": ["GAS"]})
+    shares = pd.DataFrame({"question_id": ["q1", "q1"], "country": ["Chile", "Mexico"],
+                           "shares": [[0.5, 0.3, 0.2], [0.6, 0.3, 0.1]]})
+    pairs, _ = goqa.build_pairs(questions, shares)
+    # made Chile's three, then Mexico's three; sorted, the two countries interleave
+    assert pairs.pair_id.tolist() == ["q1/o0>o1|Chile", "q1/o0>o1|Mexico", "q1/o0>o2|Chile", "q1/o0>o2|Mexico",
+                                      "q1/o1>o2|Chile", "q1/o1>o2|Mexico"]
+    assert list(pairs.index) == [0, 1, 2, 3, 4, 5]
+
+
+def test_only_ties_give_an_empty_frame_in_the_pair_schema():
+    questions = pd.DataFrame({"question_id": ["q1"], "question": ["Q?"], "options": [["a", "b"]], "source": ["GAS"]})
+    pairs, ties = goqa.build_pairs(questions, pd.DataFrame({"question_id": ["q1"], "country": ["Chile"],
+                                                            "shares": [[0.5, 0.5]]}))
+    assert ties == 1 and len(pairs) == 0
+    assert list(pairs.columns) == ["pair_id", "user_id", "interaction_id", "turn", "prompt", "chosen", "rejected",
+                                   "chosen_id", "rejected_id", "chosen_score", "rejected_score", "country"]

@@ -3,12 +3,15 @@
 import math
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from scpo.selection import disagreement_mask, pair_weights
+from scpo.config import ConfigError
+from scpo.selection import (agreement, arm_selection, check_kept, disagreement_mask, filter_and_weight,
+                            inverse_weights, pair_weights, with_global_rewards)
 
 
 def sigmoid(x: float) -> float:
@@ -234,3 +237,95 @@ def test_property_larger_tau_keeps_a_superset(margins, tau_a, tau_b):
     low, high = sorted((tau_a, tau_b))
     pairs = as_pairs(margins)
     assert (disagreement_mask(*pairs, low) <= disagreement_mask(*pairs, high)).all()
+
+
+# ------------------------------------------------------------------------------------------ the pair columns
+
+def scored_pairs() -> pd.DataFrame:
+    """Three pairs whose utterances the global RM scored: margins r+ - r- = 0.0, -1.1, +2.2."""
+    return pd.DataFrame({"pair_id": ["p1", "p2", "p3"], "chosen_id": ["a", "c", "e"], "rejected_id": ["b", "d", "a"]})
+
+
+GLOBAL_SCORE = pd.Series({"a": 0.5, "b": 0.5, "c": -0.6, "d": 0.5, "e": 2.7, "unused": 9.0})
+
+
+def test_global_rewards_are_looked_up_per_side_by_utterance_id():
+    pairs = with_global_rewards(scored_pairs(), GLOBAL_SCORE)
+    assert pairs.global_chosen.tolist() == [0.5, -0.6, 2.7]  # a, c, e
+    assert pairs.global_rejected.tolist() == [0.5, 0.5, 0.5]  # b, d, a
+    assert list(pairs.columns) == ["pair_id", "chosen_id", "rejected_id", "global_chosen", "global_rejected"]
+
+
+@pytest.mark.parametrize("dropped,message", [
+    (["c"], "1 pairs have utterances the global RM did not score, e.g. pair p2"),  # a chosen side
+    (["d"], "1 pairs have utterances the global RM did not score, e.g. pair p2"),  # a rejected side
+    (["b", "e"], "2 pairs have utterances the global RM did not score, e.g. pair p1"),  # p1 and p3, first named
+])
+def test_pairs_with_an_unscored_utterance_are_counted_and_named(dropped, message):
+    with pytest.raises(KeyError) as info:
+        with_global_rewards(scored_pairs(), GLOBAL_SCORE.drop(dropped))
+    assert info.value.args[0] == message
+
+
+def test_filter_and_weight_adds_every_arm_column_by_hand():
+    pairs = with_global_rewards(scored_pairs(), GLOBAL_SCORE)  # margins 0.0, -1.1, +2.2
+    out = filter_and_weight(pairs, tau=0.7, beta=1.1)
+    assert list(out.columns) == [*pairs.columns, "agreement", "keep", "weight", "inverse_weight"]
+    # F = sigmoid(margin): 1/2; 1 / (1 + e^1.1) = 1 / 4.0041660 = 0.2497399; 1 / (1 + e^-2.2) = 0.9002495
+    np.testing.assert_allclose(out.agreement, [0.5, 0.24973989440488234, 0.9002495108803148], rtol=1e-12)
+    assert out.keep.tolist() == [True, True, False]  # F < 0.7
+    # w = min(exp(margin / 1.1), 1): 1, e^-1 = 0.3678794, 1
+    np.testing.assert_allclose(out.weight, [1.0, 0.36787944117144233, 1.0], rtol=1e-12)
+    # inverse w = max(exp(-margin), 1): 1, e^1.1 = 3.0041660, 1
+    np.testing.assert_allclose(out.inverse_weight, [1.0, 3.0041660239464334, 1.0], rtol=1e-12)
+    assert out.keep.dtype == bool and "agreement" not in pairs  # a new frame; the input is left alone
+
+
+def test_filter_and_weight_passes_tau_and_beta_on():
+    out = filter_and_weight(with_global_rewards(scored_pairs(), GLOBAL_SCORE), tau=0.2, beta=2.2)
+    assert out.keep.tolist() == [False, False, False]  # F = 0.5, 0.2497, 0.9002: none below 0.2
+    np.testing.assert_allclose(out.weight, [1.0, 0.6065306597126334, 1.0], rtol=1e-12)  # e^(-1.1 / 2.2) = e^-0.5
+
+
+def test_agreement_is_the_sigmoid_of_the_margin_not_of_a_sum():
+    # margin 1.0 - 0.5 = 0.5: 1 / (1 + e^-0.5) = 0.6224593 (a sum, 1.5, would give 0.8176)
+    assert agreement(torch.tensor([1.0], dtype=torch.float64),
+                     torch.tensor([0.5], dtype=torch.float64)).item() == pytest.approx(0.6224593312018546, rel=1e-12)
+
+
+def test_inverse_weights_use_the_margin_with_nonzero_rejected_rewards():
+    # margins 0.5 - 1.5 = -1 -> e^1 = 2.7182818; 2.0 - 1.0 = +1 -> 1; 3 - 3 = 0 -> 1
+    weights = inverse_weights(torch.tensor([0.5, 2.0, 3.0], dtype=torch.float64),
+                              torch.tensor([1.5, 1.0, 3.0], dtype=torch.float64))
+    assert weights.tolist() == pytest.approx([2.718281828459045, 1.0, 1.0], rel=1e-12)
+
+
+# ------------------------------------------------------------------------------------------ check_kept
+
+def test_check_kept_names_every_country_that_keeps_nothing():
+    with pytest.raises(ConfigError) as info:
+        check_kept({"chile": 0, "mexico": 3, "peru": 0}, 0.7)
+    assert str(info.value) == ("params: filtering.tau = 0.7 keeps none of the training pairs of chile, peru; "
+                               "raise tau (1.0 keeps every pair) or check the global RM's scores")
+
+
+def test_check_kept_accepts_a_country_with_a_single_kept_pair():
+    assert check_kept({"chile": 1, "mexico": 12}, 0.05) is None
+    assert check_kept({}, 0.7) is None
+
+
+# ------------------------------------------------------------------------------------------ arm_selection
+
+@pytest.mark.parametrize("arm,weights", [("full", [1.0, 1.0, 1.0, 1.0]), ("weight", [0.5, 1.0, 0.2, 1.0])])
+def test_unfiltered_arms_give_a_boolean_mask_of_every_pair_for_an_integer_keep(arm, weights):
+    keep = torch.tensor([1, 0, 1, 0])  # a 0/1 column, as numpy or a file may hand it over
+    weight, inverse = torch.tensor([0.5, 1.0, 0.2, 1.0], dtype=torch.float64), torch.tensor([2.0, 1.0, 5.0, 1.0])
+    mask, w = arm_selection(arm, keep, weight, inverse)
+    assert mask.dtype == torch.bool and mask.tolist() == [True] * 4
+    assert w.tolist() == weights
+
+
+def test_unknown_arm_message_lists_the_arms():
+    with pytest.raises(ValueError) as info:
+        arm_selection("dpo", torch.tensor([True]), torch.ones(1), torch.ones(1))
+    assert str(info.value) == "unknown arm 'dpo'; arms: full, filter, weight, scpo, inverse"

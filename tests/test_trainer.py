@@ -1,6 +1,7 @@
 """The trainer: weights reach the loss, every parameter trains, arguments come from params.yaml alone."""
 
 import dataclasses
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -246,3 +247,155 @@ def test_a_launched_run_splits_the_batch_across_processes():
     assert process_batch_size(8, 1) == 8 and process_batch_size(8, 2) == 4 and process_batch_size(8, 8) == 1
     with pytest.raises(ValueError, match="per_device_train_batch_size = 8 is not divisible by the 3 processes"):
         process_batch_size(8, 3)
+
+
+# ------------------------------------------------------------------------------------------ precision, card, release
+
+@pytest.mark.parametrize("lora_r,bf16,dtype", [(16, True, "bfloat16"), (16, False, "float32"), (0, True, "float32"),
+                                               (0, False, "float32")])
+def test_only_a_lora_run_in_bf16_loads_its_base_in_bf16(lora_r, bf16, dtype):
+    from scpo.trainer import base_dtype
+
+    assert base_dtype(dataclasses.replace(TRAINING, lora_r=lora_r, bf16=bf16)) == dtype
+
+
+def test_model_card_layout_facts_sorted_arguments_and_metrics(tmp_path):
+    import json
+
+    from scpo.config import TrainingConfig
+    from scpo.trainer import model_card
+
+    args = short_training(tmp_path)
+    card = model_card("Chile · scpo", {"country": "Chile", "arm": "scpo"}, args, {"n_pairs": 4, "accuracy_all": 0.75})
+    head, arguments, metrics = card.split("```json\n")
+    assert head == ("# Chile · scpo\n\nTrained with scpo (Steerable Cultural Preference Optimization).\n\n"
+                    "- **country**: Chile\n- **arm**: scpo\n\n## Training arguments\n\n")
+    assert metrics == '{\n "accuracy_all": 0.75,\n "n_pairs": 4\n}\n```\n'  # keys sorted, indent 1, final newline
+    block, between = arguments.split("\n```\n")
+    assert between == "\n## Held-out pairwise accuracy\n\n"
+    lines = block.splitlines()
+    keys = [line.split('"')[1] for line in lines[1:-1]]
+    assert lines[0] == "{" and lines[-1] == "}" and all(line.startswith(' "') for line in lines[1:-1])
+    assert keys == sorted(keys) and "output_dir" not in keys
+    # exactly the params.yaml training fields that are TrainingArguments, with the values the run used
+    expected = {f.name: getattr(args, f.name) for f in dataclasses.fields(TrainingConfig) if hasattr(args, f.name)}
+    assert json.loads(block) == expected and expected["learning_rate"] == 1e-2 and expected["max_steps"] == 3
+
+
+def test_release_drops_model_and_optimiser_but_keeps_arguments_state_and_log(tiny, tmp_path):
+    from scpo.trainer import release, reward_trainer
+
+    model, tokenizer = tiny
+    trainer = reward_trainer(model, tokenizer, pairs_dataset(tokenizer, None), short_training(tmp_path))
+    trainer.create_optimizer_and_scheduler(num_training_steps=3)
+    assert trainer.optimizer is not None and trainer.lr_scheduler is not None
+    release(trainer)
+    assert trainer.model is None and trainer.model_wrapped is None
+    assert trainer.optimizer is None and trainer.lr_scheduler is None
+    assert trainer.args.max_steps == 3 and trainer.state.global_step == 0
+
+
+# ------------------------------------------------------------------------------------------ fingerprint, upcast
+
+class FakeArguments:
+    """Stands in for RewardConfig: run_fingerprint reads `to_dict()` only (through shared_arguments)."""
+
+    def to_dict(self):
+        return {"learning_rate": 0.01, "lr_scheduler_type": Path("linear"), "output_dir": "/runs/a",
+                "logging_dir": "/runs/a/logs", "run_name": "a"}
+
+
+def test_run_fingerprint_is_the_hash_of_the_documented_payload():
+    import hashlib
+
+    from scpo.trainer import run_fingerprint, shared_arguments
+
+    data = {"chosen_ids": [[2, 5, 3]], "rejected_ids": [[2, 7, 3]], "weight": [0.5]}
+    assert shared_arguments(FakeArguments()) == {"learning_rate": 0.01, "lr_scheduler_type": Path("linear")}
+    # the payload by hand: keys sorted, non-JSON values (a Path here) as str, where the run writes left out
+    payload = ('{"args": {"learning_rate": 0.01, "lr_scheduler_type": "linear"}, '
+               '"data": [[[2, 5, 3]], [[2, 7, 3]], [0.5]], "model": "tiny-rm"}')
+    assert run_fingerprint(FakeArguments(), data, "tiny-rm") == hashlib.sha256(payload.encode()).hexdigest()[:16]
+    with_lora = ('{"args": {"learning_rate": 0.01, "lr_scheduler_type": "linear"}, '
+                 '"data": [[[2, 5, 3]], [[2, 7, 3]], [0.5]], "lora": {"r": 4}, "model": "tiny-rm"}')
+    assert run_fingerprint(FakeArguments(), data, "tiny-rm", {"r": 4}) == \
+        hashlib.sha256(with_lora.encode()).hexdigest()[:16]
+    assert run_fingerprint(FakeArguments(), data, "tiny-rm", {}) == run_fingerprint(FakeArguments(), data, "tiny-rm")
+
+
+def test_upcast_trainable_casts_what_trains_and_leaves_the_frozen_base():
+    from scpo.trainer import upcast_trainable
+
+    model = torch.nn.Sequential(torch.nn.Linear(2, 2), torch.nn.Linear(2, 1)).to(torch.bfloat16)
+    model[0].requires_grad_(False)  # the frozen base
+    model[1].weight.data = model[1].weight.data.float()  # already fp32: stays as it is
+    storage = model[1].weight.data_ptr()
+    upcast_trainable(model)
+    assert [p.dtype for p in model.parameters()] == [torch.bfloat16, torch.bfloat16, torch.float32, torch.float32]
+    assert model[1].weight.data_ptr() == storage  # not copied
+
+
+# ------------------------------------------------------------------------------------------ checkpoints, saving
+
+def test_resume_ignores_files_and_folders_that_are_not_numbered_checkpoints(tmp_path):
+    from scpo.trainer import last_complete_checkpoint
+
+    (tmp_path / "checkpoint-20").write_text("a file, not a checkpoint")
+    (tmp_path / "checkpoint-best").mkdir()
+    (tmp_path / "checkpoint-best" / "trainer_state.json").write_text("{}")
+    (tmp_path / "checkpoint-4").mkdir()
+    (tmp_path / "checkpoint-4" / "trainer_state.json").write_text('{"global_step": 4}')
+    assert last_complete_checkpoint(tmp_path) == tmp_path / "checkpoint-4"
+
+
+class FakeTrainer:
+    """What save_model uses of a Trainer: save_model(path), is_world_process_zero(), accelerator.wait_for_everyone()."""
+
+    def __init__(self, main=True, card=True, fail=False):
+        self.main, self.card, self.fail, self.saved_to, self.waited = main, card, fail, None, False
+        self.accelerator = self
+
+    def save_model(self, path):
+        self.saved_to = Path(path)
+        (self.saved_to / "model.safetensors").write_bytes(b"weights")
+        if self.card:
+            (self.saved_to / "README.md").write_text("TRL's card")
+        if self.fail:
+            raise OSError("disk full")
+
+    def is_world_process_zero(self):
+        return self.main
+
+    def wait_for_everyone(self):
+        self.waited = True
+
+
+def test_save_model_writes_a_hidden_sibling_then_renames_it_and_drops_trl_s_card(tmp_path):
+    from scpo.trainer import save_model
+
+    folder = tmp_path / "new" / "deeper" / "model"  # parents made as needed
+    trainer = FakeTrainer()
+    assert save_model(trainer, folder) == folder and trainer.waited
+    assert trainer.saved_to.parent == folder.parent and trainer.saved_to.name.startswith(".model.")
+    assert sorted(p.name for p in folder.parent.iterdir()) == ["model"]  # no scratch folder left behind
+    assert sorted(p.name for p in folder.iterdir()) == ["model.safetensors"]
+
+
+def test_save_model_replaces_an_earlier_model_and_needs_no_card(tmp_path):
+    from scpo.trainer import save_model
+
+    folder = tmp_path / "model"
+    save_model(FakeTrainer(), folder)
+    (folder / "stale.bin").write_bytes(b"old")
+    save_model(FakeTrainer(card=False), folder)
+    assert sorted(p.name for p in folder.iterdir()) == ["model.safetensors"]
+
+
+def test_save_model_leaves_no_scratch_folder_on_other_processes_or_on_failure(tmp_path):
+    from scpo.trainer import save_model
+
+    save_model(FakeTrainer(main=False), tmp_path / "model")
+    assert list(tmp_path.iterdir()) == []  # only the main process writes
+    with pytest.raises(OSError, match="disk full"):
+        save_model(FakeTrainer(fail=True), tmp_path / "model")
+    assert list(tmp_path.iterdir()) == []
