@@ -117,3 +117,18 @@ def test_weight_shape_mismatch_raises(shape):
 def test_chosen_rejected_shape_mismatch_raises(chosen_shape, rejected_shape):
     with pytest.raises(ValueError):
         weighted_bt_loss(torch.zeros(chosen_shape), torch.ones(rejected_shape))
+
+
+def test_float64_weights_leave_the_loss_in_float32():
+    # weights are cast to the loss's dtype: 0.5 * -log sigmoid(0) = 0.5 * log 2 = 0.3465736
+    loss = weighted_bt_loss(torch.zeros(1), torch.zeros(1), torch.tensor([0.5], dtype=torch.float64))
+    assert loss.dtype == torch.float32 and loss.item() == pytest.approx(0.5 * math.log(2), rel=1e-6)
+
+
+def test_shape_mismatch_message_names_both_shapes():
+    with pytest.raises(ValueError) as info:
+        weighted_bt_loss(torch.zeros(3, 1), torch.ones(3))
+    assert str(info.value) == "chosen has shape (3, 1), rejected (3,)"
+    with pytest.raises(ValueError) as info:
+        weighted_bt_loss(torch.zeros(2), torch.ones(2), torch.ones(3))
+    assert str(info.value) == "weight has shape (3,), expected (2,)"

@@ -1,6 +1,7 @@
 """The trainer: weights reach the loss, every parameter trains, arguments come from params.yaml alone."""
 
 import dataclasses
+import math
 from pathlib import Path
 
 import numpy as np
@@ -154,6 +155,7 @@ def test_an_interrupted_run_resumes_from_its_checkpoint_and_ends_where_an_uninte
 
     resumed = train_reward_model(fresh(), tokenizer, dataset, args, callbacks=[CountSteps()])
     assert resumed.state.global_step == 10 and CountSteps.steps == 5  # steps 6..10: resumed, not restarted
+    assert straight.resumed_from_step is None and resumed.resumed_from_step == 5
     for (name, a), (_, b) in zip(straight.model.named_parameters(), resumed.model.named_parameters()):
         assert torch.allclose(a, b, atol=1e-5), name
 
@@ -399,3 +401,230 @@ def test_save_model_leaves_no_scratch_folder_on_other_processes_or_on_failure(tm
     with pytest.raises(OSError, match="disk full"):
         save_model(FakeTrainer(fail=True), tmp_path / "model")
     assert list(tmp_path.iterdir()) == []
+
+
+# ------------------------------------------------------------------------------------------ segment ids, exact loss
+
+@pytest.fixture(scope="module")
+def segments(tmp_path_factory):
+    """The bert-segments stand-in (tests/fixtures/models): its tokenizer makes segment ids; the RM in eval mode."""
+    import importlib.util
+
+    from scpo.models import load_reward_model
+
+    spec = importlib.util.spec_from_file_location("make_models", ROOT / "tests" / "fixtures" / "models" / "make_models.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    folder = module.build("bert-segments", tmp_path_factory.mktemp("segments"))
+    model, tokenizer = load_reward_model(folder, device=torch.device("cpu"))
+    tokenizer.eos_token = tokenizer.eos_token or tokenizer.sep_token  # TRL's trainer asks for one (STYLE.md 9)
+    return model, tokenizer
+
+
+def test_collator_pads_segment_ids_in_row_order_and_defaults_missing_weights():
+    collate = WeightedPreferenceCollator(pad_token_id=0)
+    examples = [{"chosen_ids": [2, 5, 6, 3], "rejected_ids": [2, 7, 3],
+                 "chosen_token_type_ids": [0, 0, 1, 1], "rejected_token_type_ids": [0, 1, 1]},
+                {"chosen_ids": [2, 8, 3], "rejected_ids": [2, 9, 9, 9, 3],
+                 "chosen_token_type_ids": [0, 1, 1], "rejected_token_type_ids": [0, 0, 1, 1, 1]}]
+    batch = collate(examples)
+    # rows chosen 1, chosen 2, rejected 1, rejected 2, right-padded with segment 0 to the longest (5)
+    assert batch["token_type_ids"].tolist() == [[0, 0, 1, 1, 0], [0, 1, 1, 0, 0], [0, 1, 1, 0, 0], [0, 0, 1, 1, 1]]
+    assert batch["weight"].tolist() == [1.0, 1.0]  # a pair without a weight counts fully
+    one = collate(examples[:1])
+    assert one["token_type_ids"].tolist() == [[0, 0, 1, 1], [0, 1, 1, 0]]
+    multiple = WeightedPreferenceCollator(pad_token_id=0, pad_to_multiple_of=4)(examples)
+    assert multiple["input_ids"].shape == (4, 8) and multiple["token_type_ids"].shape == (4, 8)
+    assert multiple["token_type_ids"][3].tolist() == [0, 0, 1, 1, 1, 0, 0, 0]
+
+
+def test_collator_weights_are_float32_whatever_the_default_dtype():
+    collate = WeightedPreferenceCollator(pad_token_id=0)
+    previous = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    try:
+        batch = collate([{"chosen_ids": [2, 3], "rejected_ids": [2, 3], "weight": 0.25}])
+    finally:
+        torch.set_default_dtype(previous)
+    assert batch["weight"].dtype == torch.float32 and batch["weight"].tolist() == [0.25]
+
+
+def test_preference_dataset_keeps_segment_ids_truncates_and_stores_float_weights(segments):
+    _, tokenizer = segments
+    dataset = preference_dataset(tokenizer, ["what food"], ["a b c d e f g h"], ["h g f e d c b a"], [1], 6)
+    assert dataset.column_names == ["chosen_ids", "chosen_token_type_ids", "rejected_ids", "rejected_token_type_ids",
+                                    "weight", "length"]
+    # the oracle: the tokenizer itself on the sequence pair, cut longest first to 6 tokens
+    chosen = tokenizer("what food", "a b c d e f g h", truncation="longest_first", max_length=6)
+    rejected = tokenizer("what food", "h g f e d c b a", truncation="longest_first", max_length=6)
+    assert dataset[0]["chosen_ids"] == chosen["input_ids"] and len(chosen["input_ids"]) == 6
+    assert dataset[0]["chosen_token_type_ids"] == chosen["token_type_ids"]
+    assert dataset[0]["rejected_ids"] == rejected["input_ids"] and len(rejected["input_ids"]) == 6
+    assert dataset[0]["rejected_token_type_ids"] == rejected["token_type_ids"]
+    assert dataset.features["weight"].dtype == "float64" and dataset["length"] == [6]
+
+
+def bt_loss_by_hand(scores, weights):
+    """-(1/B) sum w log sigmoid(s+ - s-) = (1/B) sum w log(1 + exp(-(s+ - s-))), in float64."""
+    return sum(w * math.log1p(math.exp(-(c - r))) for (c, r), w in zip(scores, weights)) / len(weights)
+
+
+def test_compute_loss_scores_each_side_as_if_alone(segments, tmp_path):
+    from scpo.trainer import reward_trainer
+
+    model, tokenizer = segments
+    texts = [("a b c d e f g h", "no"), ("yes", "b c d"), ("same answer", "same answer")]
+    dataset = preference_dataset(tokenizer, ["what food"] * 3, [c for c, _ in texts], [r for _, r in texts],
+                                 [0.25, 1.0, 0.5], 32)
+    trainer = reward_trainer(model, tokenizer, dataset, short_training(tmp_path, disable_dropout=True))
+    model.eval()
+
+    def alone(ids, segment_ids):  # the oracle: the model on one unpadded sequence, with its segment ids
+        with torch.no_grad():
+            return model(input_ids=torch.tensor([ids]), token_type_ids=torch.tensor([segment_ids])).logits.item()
+
+    rows = [dataset[i] for i in range(3)]
+    scores = [(alone(r["chosen_ids"], r["chosen_token_type_ids"]), alone(r["rejected_ids"], r["rejected_token_type_ids"]))
+              for r in rows]
+    batch = trainer.data_collator([{k: v for k, v in r.items() if k != "length"} for r in rows])
+    with torch.no_grad():
+        loss = trainer.compute_loss(model, dict(batch))
+    assert loss.item() == pytest.approx(bt_loss_by_hand(scores, [0.25, 1.0, 0.5]), rel=1e-5)
+
+
+class FixedRewards(torch.nn.Module):
+    """A stand-in RM with fixed rewards per batch row; it records the inputs it was called with."""
+
+    def __init__(self, rewards):
+        super().__init__()
+        self.rewards, self.inputs = torch.tensor(rewards).reshape(-1, 1), None
+
+    def forward(self, **inputs):
+        from types import SimpleNamespace
+
+        self.inputs = inputs
+        return SimpleNamespace(logits=self.rewards)
+
+
+def test_compute_loss_splits_rows_into_chosen_and_rejected_and_logs_its_metrics(tiny, tmp_path):
+    from scpo.trainer import reward_trainer
+
+    model, tokenizer = tiny
+    trainer = reward_trainer(model, tokenizer, pairs_dataset(tokenizer, None), short_training(tmp_path))
+    fixed = FixedRewards([1.0, 2.0, 0.5, 0.5, 0.0, 0.5])  # chosen 1, 2, 0.5; rejected 0.5, 0, 0.5 (a tie)
+    ids = torch.ones(6, 3, dtype=torch.long)
+    batch = {"input_ids": ids, "attention_mask": ids, "token_type_ids": ids * 0, "weight": torch.tensor([1.0, 0.5, 0.25])}
+    fixed.eval()
+    loss, outputs = trainer.compute_loss(fixed, dict(batch), return_outputs=True)
+    assert sorted(fixed.inputs) == ["attention_mask", "input_ids", "token_type_ids"]  # the weight is not an input
+    assert outputs.logits is fixed.rewards
+    # margins 0.5, 2, 0: (1 * log(1 + e^-0.5) + 0.5 * log(1 + e^-2) + 0.25 * log 2) / 3
+    #                  = (0.4740770 + 0.0634640 + 0.1732868) / 3 = 0.7108278 / 3 = 0.2369426
+    assert loss.item() == pytest.approx(0.23694259, rel=1e-6)
+    assert trainer._metrics["eval"]["accuracy"] == [pytest.approx(2 / 3)]  # the tie counts as wrong
+    assert trainer._metrics["eval"]["mean_weight"] == [pytest.approx(1.75 / 3)]
+    assert trainer._metrics["train"]["accuracy"] == [] and trainer._metrics["train"]["mean_weight"] == []
+    fixed.train()
+    assert isinstance(trainer.compute_loss(fixed, dict(batch)), torch.Tensor)  # the loss alone by default
+    assert trainer._metrics["train"]["accuracy"] == [pytest.approx(2 / 3)]
+
+
+def test_segment_ids_survive_the_trainer_s_column_filter(segments, tmp_path):
+    from scpo.trainer import reward_trainer
+
+    model, tokenizer = segments
+    dataset = preference_dataset(tokenizer, ["what food"] * 4, ["a b c"] * 4, ["d"] * 4, np.ones(4), 32)
+    trainer = reward_trainer(model, tokenizer, dataset, short_training(tmp_path))
+    trainer._set_signature_columns_if_needed()
+    assert {"weight", "length", "chosen_token_type_ids", "rejected_token_type_ids"} <= set(trainer._signature_columns)
+    batch = next(iter(trainer.get_train_dataloader()))
+    assert batch["token_type_ids"].shape == batch["input_ids"].shape and batch["token_type_ids"].sum() > 0
+
+
+# ------------------------------------------------------------------------------------------ samplers, arguments, lora
+
+def test_the_sampler_groups_the_dataset_it_is_given_by_one_process_s_batch(tiny, tmp_path):
+    from scpo.trainer import SeededLengthGroupedSampler, reward_trainer
+
+    model, tokenizer = tiny
+    trainer = reward_trainer(model, tokenizer, pairs_dataset(tokenizer, None), short_training(tmp_path))
+    assert trainer.args.gradient_accumulation_steps == 1 and trainer.args.world_size == 1
+    assert trainer._get_train_sampler().batch_size == 4  # 4 pairs x 1 accumulation step x 1 process
+    other = pairs_dataset(tokenizer, None, n=3)
+    sampler = trainer._get_train_sampler(other)
+    assert isinstance(sampler, SeededLengthGroupedSampler) and sampler.lengths == other["length"]
+    assert sorted(sampler) == [0, 1, 2]
+    random = reward_trainer(model, tokenizer, pairs_dataset(tokenizer, None),
+                            short_training(tmp_path, train_sampling_strategy="random"))
+    assert sorted(random._get_train_sampler(other)) == [0, 1, 2]  # the dataset given, not the training set
+
+
+def test_epoch_e_of_seed_s_is_drawn_from_seed_s_plus_e():
+    from scpo.trainer import SeededLengthGroupedSampler
+
+    lengths = list(np.random.default_rng(1).integers(5, 60, size=64))
+    later = SeededLengthGroupedSampler(8, lengths, seed=3)
+    later.set_epoch(1)
+    assert list(later) == list(SeededLengthGroupedSampler(8, lengths, seed=4))  # 3 + 1
+    assert list(later) != list(SeededLengthGroupedSampler(8, lengths, seed=2))
+
+
+def test_reward_config_pins_saving_and_the_seed_offset(tmp_path):
+    args = reward_config(TRAINING, tmp_path, seed_offset=2)
+    assert args.seed == TRAINING.seed + 2 and args.save_total_limit == 1 and args.save_strategy == "steps"
+
+
+def recorded_reward_config(monkeypatch, tmp_path) -> dict:
+    """The keyword arguments reward_config hands RewardConfig (recorded, not built: building one under a faked
+    launcher or accelerator would start accelerate's distributed or device set-up)."""
+    import scpo.trainer
+
+    monkeypatch.setattr(scpo.trainer, "RewardConfig", lambda **kwargs: kwargs)
+    return reward_config(TRAINING, tmp_path)
+
+
+def test_a_launcher_s_world_size_splits_the_batch(tmp_path, monkeypatch):
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    kwargs = recorded_reward_config(monkeypatch, tmp_path)
+    assert kwargs["per_device_train_batch_size"] == TRAINING.per_device_train_batch_size // 2
+
+
+@pytest.mark.parametrize("cuda,mps,use_cpu", [(False, False, True), (True, False, False), (False, True, False)])
+def test_reward_config_uses_the_cpu_exactly_when_there_is_no_accelerator(tmp_path, monkeypatch, cuda, mps, use_cpu):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: cuda)
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: mps)
+    assert recorded_reward_config(monkeypatch, tmp_path)["use_cpu"] is use_cpu
+
+
+def test_an_empty_training_set_error_says_what_to_check(tiny, tmp_path):
+    from scpo.trainer import reward_trainer
+
+    model, tokenizer = tiny
+    with pytest.raises(ValueError) as info:
+        reward_trainer(model, tokenizer, preference_dataset(tokenizer, [], [], [], [], 32), short_training(tmp_path))
+    assert str(info.value) == "no training pairs: nothing to fine-tune on (check filtering.tau and the data)"
+
+
+def test_lora_on_a_bf16_base_trains_fp32_adapters_and_head_as_a_sequence_classifier(tmp_path):
+    from scpo.trainer import reward_trainer
+
+    tokenizer = embedded_tokenizer()
+    model = embedded_reward_model(RM, len(tokenizer), 32, seed=0).to(torch.bfloat16)
+    lora = {"r": 4, "lora_alpha": 8, "lora_dropout": 0.0, "target_modules": "all-linear"}
+    trainer = reward_trainer(model, tokenizer, pairs_dataset(tokenizer, None), short_training(tmp_path), lora=lora)
+    settings = trainer.model.peft_config["default"]
+    assert settings.task_type == "SEQ_CLS" and settings.r == 4 and settings.lora_alpha == 8  # the given settings
+    trainable = [p for p in trainer.model.parameters() if p.requires_grad]
+    frozen = [p for p in trainer.model.parameters() if not p.requires_grad]
+    assert trainable and all(p.dtype == torch.float32 for p in trainable)
+    assert frozen and all(p.dtype == torch.bfloat16 for p in frozen)
+
+
+def test_resume_skips_a_cut_off_checkpoint_it_cannot_remove(tmp_path):
+    from scpo.trainer import last_complete_checkpoint
+
+    (tmp_path / "elsewhere").mkdir()
+    (tmp_path / "checkpoint-9").symlink_to(tmp_path / "elsewhere")  # no trainer_state.json; rmtree refuses a link
+    (tmp_path / "checkpoint-3").mkdir()
+    (tmp_path / "checkpoint-3" / "trainer_state.json").write_text('{"global_step": 3}')
+    assert last_complete_checkpoint(tmp_path) == tmp_path / "checkpoint-3"
