@@ -15,7 +15,7 @@ import shlex
 import shutil
 import subprocess
 import sys
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -45,7 +45,7 @@ class RunResult:
 
     def summary(self) -> dict[str, Any]:
         """The run as stage metrics record it (everything but the rewards and the log)."""
-        return {k: v for k, v in asdict(self).items() if k not in ("scores", "log")}
+        return {f.name: getattr(self, f.name) for f in fields(self) if f.name not in ("scores", "log")}
 
 
 def arm_pairs(arm: str, train_pairs: pd.DataFrame) -> pd.DataFrame:
