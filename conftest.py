@@ -31,7 +31,7 @@ _GRID_RUN: set[str] = set()
 
 
 def pytest_runtest_setup(item) -> None:
-    """Before notebook 08's first cell: run the tau x beta grid points, as `dvc repro` runs the `tradeoff@*`
+    """Before notebook 08's first cell: run the tau x beta grid, as `dvc repro` runs the `tradeoff@<tau>`
     stages before the figures stage (they are a module stage, `python -m scpo.tradeoff`, not a notebook)."""
     if Path(str(item.path)).name != "08_figures.ipynb" or RUN_ROOT_ENV not in os.environ or _GRID_RUN:
         return
@@ -44,7 +44,5 @@ def pytest_runtest_setup(item) -> None:
     run_root = Path(os.environ[RUN_ROOT_ENV])
     grid = config.load_section(config.read_params(run_root / "params.yaml"), "tradeoff")
     for tau in grid.taus:
-        for beta in grid.betas:
-            subprocess.run([sys.executable, "-m", "scpo.tradeoff", "--params", "params.yaml", "--tau", str(tau),
-                            "--beta", str(beta), "--out", f"artifacts/tradeoff/tau{tau}-beta{beta}.json"],
-                           check=True, cwd=ROOT)
+        subprocess.run([sys.executable, "-m", "scpo.tradeoff", "--params", "params.yaml", "--tau", str(tau),
+                        "--out-dir", f"artifacts/tradeoff/tau{tau}"], check=True, cwd=ROOT)

@@ -5,12 +5,16 @@ The notebooks in `notebooks/` orchestrate; this package computes (the method: do
   (GlobalOpinionQA), `embedded` (the offline simulated PRISM and tiny RM), `fetch` (local snapshots, MiniLM).
 - Models: `models` (loading any reward model, the model-source stage), `scoring` (one scoring path).
 - Method: `selection` (filter, weights, arms), `loss` (the weighted Bradley-Terry loss), `trainer` (the Trainer
-  subclass), `train` (one arm's run, `RunResult`), `retrain` and `tradeoff` (which pairs the analyses retrain on).
-- Results: `artifacts` (the files stages hand each other), `evaluation` (accuracy, bootstrap, bias matrix),
-  `results` (every model of a country on every test set), `analysis` (data efficiency, shuffles), `tables`,
+  subclass), `train` (one arm's run, `RunResult`), `phases` (where a run's time goes), `retrain` and `tradeoff`
+  (which pairs the analyses retrain on).
+- Results: `artifacts` (the files stages hand each other), `evaluation` (accuracy, bootstrap, bias matrix), `paired`
+  (differences between arms on the same pairs), `results` (every model of a country on every test set), `analysis` (data efficiency, shuffles), `tables`,
   `readings` (the gallery's sentences), `gallery`, `plotting`.
-- Plumbing: `config`, `errors`, `io`, `paths`, `profile`, `notebooks`, `threads`, `timings`.
-- Measuring: `bench` (speed and memory side by side; its params section: `bench_config`), `memory` (the memory plan).
+- Plumbing: `config` (the params sections), `strict` (reading them strictly), `config_checks` (the checks across
+  sections), `errors`, `io`, `paths`, `profile`, `notebooks`, `threads`.
+- Measuring: `bench` (speed and memory side by side; its params section: `bench_config`), `memory` (the memory plan),
+  `run_profile` (one fine-tune and one grid point, phase by phase), `scaling` (cost against data size), `timings`
+  (each stage's wall time).
 """
 
 import os as _os

@@ -53,26 +53,48 @@ def pairs_to_reach(sizes: Sequence[float], accuracies: Sequence[float], target: 
     return float(np.exp(low + step * (high - low)))
 
 
+def crossing_status(sizes: Sequence[float], accuracies: Sequence[float], target: float) -> str:
+    """How `pairs_to_reach` found its value: "exact" (reached between two measured sizes), "at most" (reached
+    at the smallest size already: the true crossing may lie anywhere below it, the value is an upper bound),
+    or "not reached"."""
+    reached = np.flatnonzero(np.asarray(accuracies, dtype=float) >= target)
+    return "not reached" if not len(reached) else "at most" if reached[0] == 0 else "exact"
+
+
+def ratio_bound(numerator_status: str, denominator_status: str) -> str:
+    """What a ratio of two crossings is, from their statuses: "=" (both exact), "<=" (the numerator is an upper
+    bound), ">=" (the denominator is), "undetermined" (both are), or "not reached" (the denominator's curve
+    never reached the target)."""
+    if denominator_status == "not reached" or numerator_status == "not reached":
+        return "not reached"
+    return {("exact", "exact"): "=", ("at most", "exact"): "<=", ("exact", "at most"): ">=",
+            ("at most", "at most"): "undetermined"}[(numerator_status, denominator_status)]
+
+
 EFFICIENCY_DEFINITIONS = {
+    "offered_ratio": "pairs full fine-tuning needs to reach its own accuracy with all pairs ÷ pairs offered to SCPO "
+                     "(before its filter: the pairs someone had to annotate) for it to reach that accuracy; first "
+                     "crossing of the seed-mean learning curve, interpolated in log pairs",
+    "pairs_ratio": "the same, counting the pairs SCPO trains on (after its filter)",
     "size_ratio": "|D_full| / |D_scpo|: pairs full fine-tuning trains on ÷ pairs SCPO trains on (after filtering), "
-                  "with all of the country's training pairs offered",
-    "pairs_ratio": "pairs full fine-tuning needs to reach its own accuracy with all pairs ÷ pairs SCPO trains on to "
-                   "reach that accuracy (first crossing of the seed-mean learning curve, interpolated in log pairs)",
-    "offered_ratio": "the same, counting the pairs offered to SCPO (before its filter), i.e. the pairs someone "
-                     "had to annotate",
+                  "with all of the country's training pairs offered; a property of the filter, not of learning",
     "gain_per_pair_ratio": "SCPO's accuracy gain over the global RM per training pair ÷ full fine-tuning's, with all "
-                           "pairs offered (over seeds: the ratio of the mean gains per pair; undefined where full "
-                           "fine-tuning gains nothing, as a ratio of a tiny gain would say nothing)",
+                           "pairs offered (seed means; undefined where full fine-tuning gains nothing, as a ratio of "
+                           "a tiny gain would say nothing)",
 }
+CENSORING = ("A crossing at the smallest subset is an upper bound (the curve may have got there with fewer pairs), so "
+             "a ratio is marked '≤' (full's crossing is the bound), '≥' (SCPO's is), 'undetermined' (both are) or "
+             "'not reached' (SCPO's curve never got to full's accuracy); only '=' is a measured ratio.")
 
 
 def efficiency_summary(curves: pd.DataFrame, global_accuracy: float, full: str = "full",
-                       scpo: str = "scpo") -> dict[str, float]:
-    """Every reading of "X times more data-efficient" for one country (`EFFICIENCY_DEFINITIONS`).
+                       scpo: str = "scpo") -> dict[str, float | str]:
+    """Every reading of "X times more data-efficient" for one learning curve per arm (`EFFICIENCY_DEFINITIONS`),
+    with how each crossing and ratio is censored (`crossing_status`, `ratio_bound`).
 
-    `curves`: one row per (arm, fraction) with the seed-mean `trained` pairs, `offered` pairs and
-    `accuracy`; fraction 1.0 must be present for both arms. A ratio r means "(r - 1) x 100 % more
-    data-efficient"; NaN where SCPO never reaches full fine-tuning's accuracy.
+    `curves`: one row per (arm, fraction) with the `trained` pairs, `offered` pairs and `accuracy`; fraction
+    1.0 must be present for both arms. A ratio r means "(r - 1) x 100 % more data-efficient"; NaN where SCPO
+    never reaches full fine-tuning's accuracy.
     """
     arms = {arm: curves[curves.arm == arm].sort_values("fraction") for arm in (full, scpo)}
     for arm, curve in arms.items():
@@ -80,16 +102,20 @@ def efficiency_summary(curves: pd.DataFrame, global_accuracy: float, full: str =
             raise ValueError(f"arm '{arm}' has no learning-curve point at fraction 1.0")
     whole = {arm: curve.iloc[-1] for arm, curve in arms.items()}
     target = float(whole[full].accuracy)
-    full_pairs = pairs_to_reach(arms[full].trained, arms[full].accuracy, target)
-    scpo_pairs = pairs_to_reach(arms[scpo].trained, arms[scpo].accuracy, target)
-    scpo_offered = pairs_to_reach(arms[scpo].offered, arms[scpo].accuracy, target)
+    crossings = {"full_pairs_to_target": (arms[full].trained, arms[full].accuracy),
+                 "scpo_pairs_to_target": (arms[scpo].trained, arms[scpo].accuracy),
+                 "scpo_offered_to_target": (arms[scpo].offered, arms[scpo].accuracy)}
+    values = {name: pairs_to_reach(x, y, target) for name, (x, y) in crossings.items()}
+    status = {name: crossing_status(x, y, target) for name, (x, y) in crossings.items()}
     gain = {arm: (float(row.accuracy) - global_accuracy) / float(row.trained) for arm, row in whole.items()}
     return {"target_accuracy": target, "full_accuracy": target, "scpo_accuracy": float(whole[scpo].accuracy),
             "full_pairs": float(whole[full].trained), "scpo_pairs": float(whole[scpo].trained),
-            "size_ratio": float(whole[full].trained) / float(whole[scpo].trained),
-            "full_pairs_to_target": full_pairs, "scpo_pairs_to_target": scpo_pairs,
-            "pairs_ratio": full_pairs / scpo_pairs, "scpo_offered_to_target": scpo_offered,
-            "offered_ratio": full_pairs / scpo_offered,
+            "size_ratio": float(whole[full].trained) / float(whole[scpo].trained), **values,
+            **{name.replace("_to_target", "_status"): value for name, value in status.items()},
+            "pairs_ratio": values["full_pairs_to_target"] / values["scpo_pairs_to_target"],
+            "pairs_ratio_bound": ratio_bound(status["full_pairs_to_target"], status["scpo_pairs_to_target"]),
+            "offered_ratio": values["full_pairs_to_target"] / values["scpo_offered_to_target"],
+            "offered_ratio_bound": ratio_bound(status["full_pairs_to_target"], status["scpo_offered_to_target"]),
             "full_gain_per_1000_pairs": 1000 * gain[full], "scpo_gain_per_1000_pairs": 1000 * gain[scpo],
             "gain_per_pair_ratio": gain[scpo] / gain[full] if gain[full] > 0 else math.nan}
 
@@ -102,6 +128,19 @@ def efficiency_per_seed(curves: pd.DataFrame, global_accuracy: pd.DataFrame) -> 
     rows = [{"country": name, "seed": seed}
             | efficiency_summary(curve.rename(columns={"accuracy_all": "accuracy"}), float(base[(name, seed)]))
             for (name, seed), curve in curves.groupby(["country", "seed"])]
+    return pd.DataFrame(rows)
+
+
+def efficiency_on_mean_curves(curves: pd.DataFrame, global_accuracy: pd.DataFrame) -> pd.DataFrame:
+    """`efficiency_summary` of each country's seed-mean learning curves (the mean over run seeds of accuracy,
+    offered and trained pairs at each (arm, fraction)), against the global RM's seed-mean accuracy: the
+    documented readings (`EFFICIENCY_DEFINITIONS`). One row per country, with `seeds`."""
+    rows = []
+    for name, curve in curves.groupby("country"):
+        mean = curve.groupby(["arm", "fraction"], as_index=False)[["offered", "trained", "accuracy_all"]].mean()
+        base = float(global_accuracy[global_accuracy.country == name].accuracy_all.mean())
+        rows.append({"country": name, "seeds": curve.seed.nunique()}
+                    | efficiency_summary(mean.rename(columns={"accuracy_all": "accuracy"}), base))
     return pd.DataFrame(rows)
 
 
@@ -126,6 +165,30 @@ def best_tradeoff_point(points: pd.DataFrame, x: str = "true_country", y: str = 
         score = 0.5 * (np.log(points[x].astype(float)) + np.log(points[y].astype(float)))
     ranked = points.assign(_score=score.fillna(-np.inf)).sort_values(["_score", "tau", "beta"], ascending=False)
     return ranked.index[0]
+
+
+def points_like_the_best(runs: pd.DataFrame, best: tuple[float, float], confidence: float, samples: int,
+                         rng: np.random.Generator) -> tuple[int, int] | None:
+    """(how many other grid points the best one cannot be told apart from, how many others there are), or None
+    with fewer than two run seeds. Per run seed, the best point's score by `BEST_POINT_RULE` (on the country-mean
+    accuracies) minus another point's; a bootstrap over run seeds (`samples` draws with replacement, the same
+    draws for every point) gives the interval of its mean, and an interval that includes 0 (or a score of log 0)
+    counts the point as not distinguishable. Each run seed draws its own user split and training seed, so the
+    seed-to-seed spread carries both the held-out users' and the training's variation; with few seeds the
+    interval is coarse, which errs towards "not distinguishable". `runs`: `tradeoff.grid_runs`' rows."""
+    macro = runs.groupby(["tau", "beta", "seed"])[["accuracy_disagreement", "accuracy_all"]].mean()
+    with np.errstate(divide="ignore"):
+        score = (0.5 * (np.log(macro.accuracy_disagreement) + np.log(macro.accuracy_all))).unstack("seed")
+    if score.shape[1] < 2:
+        return None
+    differences = score.loc[[best]].to_numpy() - score.drop(index=[best]).to_numpy()  # others x seeds
+    drawn = rng.integers(differences.shape[1], size=(samples, differences.shape[1]))
+    with np.errstate(invalid="ignore"):
+        means = differences[:, drawn].mean(axis=2)  # others x samples
+        tail = (1.0 - confidence) / 2.0
+        low, high = np.quantile(means, tail, axis=1), np.quantile(means, 1.0 - tail, axis=1)
+    separated = np.isfinite(low) & np.isfinite(high) & ((low > 0) | (high < 0))
+    return int((~separated).sum()), len(differences)
 
 
 # --- bias: benign vs divergent ----------------------------------------------------------------------

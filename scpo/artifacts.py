@@ -52,10 +52,9 @@ ARTIFACTS: dict[str, Artifact] = {
 
 
 def path(name: str, **fields: Any) -> Path:
-    """Where artifact `name` lies for these fields (its folder created), e.g. `path("pairs", seed=0)`."""
-    location = paths.run_root() / ARTIFACTS[name].template.format(**fields)
-    location.parent.mkdir(parents=True, exist_ok=True)
-    return location
+    """Where artifact `name` lies for these fields, e.g. `path("pairs", seed=0)`; nothing is created (the writers
+    in `scpo.io` make the folder), so reading a missing artifact leaves no empty folder behind."""
+    return paths.run_root() / ARTIFACTS[name].template.format(**fields)
 
 
 def read(name: str, **fields: Any) -> Any:

@@ -3,40 +3,27 @@
 `params.yaml` is the only place values live. Notebooks call `load_stage(stage, params_file)` and get
 only the sections that stage declares (the same list as its `params:` in `dvc.yaml`).
 
-Strict: the file is read as UTF-8 (`scpo.io.decode_text`) and as YAML that refuses a key given twice;
-every value is checked against its field's type with pydantic in strict mode (no `yes` for a number, no
-`null` or list for a number, no 1.0 for an integer), every integer is bounded, every seed is 0..2**31-1,
-and the training arguments are built as transformers will build them, all at the first stage.
+Strict: the file is read as YAML that refuses a key given twice and every value is checked against its
+field's type in strict mode (`scpo.strict`); each section checks its own ranges here; the checks that span
+sections or need transformers or the machine (`scpo.config_checks`) run at the first stage.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import difflib
-import functools
 import importlib
-import math
-import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from scpo.config_checks import FIRST_STAGES, check_across_sections, check_machine, check_training_arguments
 from scpo.dataset import REGISTRY  # plain data: the dataset names and inputs
-from scpo.errors import ConfigError
+from scpo.errors import ConfigError, RangeError
+from scpo.strict import arms_section, build_section, countries_section, load_yaml, nearest, seeds_section
 
 DATA_SOURCES = ("embedded", "local", "hub")  # the datasets themselves: scpo.dataset.REGISTRY
 NON_SUBSTANTIVE_POLICIES = ("keep", "drop")  # GlobalOpinionQA's "Don't know" options (scpo.goqa)
 SAMPLING_STRATEGIES = ("group_by_length", "random", "sequential")  # TrainingArguments.train_sampling_strategy
-
-
-class RangeError(ConfigError):
-    """A field out of range; `_build` names the section the field sits in."""
-
-
-INT_LIMIT = 2**31 - 1  # every integer param: larger ones overflow numpy, torch or the launcher silently
-SEED_LIMIT = 2**31 - 1  # numpy takes seeds up to 2**32 - 1; a run seed is added to each seed param
 
 
 def check(ok: bool, key: str, allowed: str, value: Any) -> None:
@@ -234,20 +221,28 @@ class EvaluationConfig:
     bootstrap_samples: int  # resamples of held-out users for confidence intervals
     bootstrap_seed: int
     confidence: float  # e.g. 0.95
+    comparisons: tuple[str, ...]  # paired differences "a - b" of two models (arms or "global") on the same pairs
 
     def __post_init__(self) -> None:
         check(self.batch_size >= 1, "batch_size", ">= 1", self.batch_size)
+        check(all(len(c.split(" - ")) == 2 and all(c.split(" - ")) for c in self.comparisons), "comparisons",
+              "a list of 'a - b' (two model names around ' - ', e.g. 'scpo - full')", list(self.comparisons))
         check(self.bootstrap_samples >= 10, "bootstrap_samples", ">= 10", self.bootstrap_samples)
         check(0.0 < self.confidence < 1.0, "confidence", "0 < confidence < 1", self.confidence)
 
 
 @dataclass(frozen=True)
 class LaunchConfig:
-    """How the training stage runs each arm: in its own process (`command: ""`), or as
-    `<command> -m scpo.train ...`, e.g. `accelerate launch --config_file configs/accelerate/ddp.yaml`
-    or `torchrun --standalone --nproc_per_node 2` (several GPUs, or CPU processes with gloo)."""
+    """How the training stages run their runs. With `command: ""`: one after another in the stage's own process
+    (`max_concurrent: 1`), or in a pool of `max_concurrent` worker processes (`train.run_calls`; stages 04, 06, 07
+    and every `tradeoff@<tau>`). Stage 04 also takes a `command`: each (seed, arm) run as `<command> -m scpo.train
+    ...`, at most `max_concurrent` at once. A command such as `accelerate launch --config_file
+    configs/accelerate/ddp.yaml` or `torchrun --standalone --nproc_per_node 2` spreads one run over several GPUs
+    (or CPU processes with gloo); `srun --ntasks=1 --gres=gpu:1 python` hands each run to SLURM."""
 
     command: str
+    max_concurrent: int  # runs at once; on one machine each gets threads_per_run threads and, with GPUs, a device
+    threads_per_run: int  # torch threads of each run; 0: the machine's cores shared out among max_concurrent runs
 
     def __post_init__(self) -> None:
         import shlex
@@ -256,6 +251,9 @@ class LaunchConfig:
             shlex.split(self.command)
         except ValueError as error:
             raise RangeError(f"command = {self.command!r} is not a shell command line ({error})") from None
+        check(self.max_concurrent >= 1, "max_concurrent", "an integer >= 1", self.max_concurrent)
+        check(self.threads_per_run >= 0, "threads_per_run", "an integer >= 0 (0: cores / max_concurrent)",
+              self.threads_per_run)
 
 
 @dataclass(frozen=True)
@@ -330,182 +328,15 @@ STAGE_PARAMS: dict[str, tuple[str, ...]] = {
     "filter_weight": ("filtering", "weighting", "countries"),
     "training": ("filtering", "weighting", "scoring", "training", "launch", "evaluation", "countries", "arms", "seeds"),
     "bias_analysis": ("evaluation", "countries", "arms", "seeds"),
-    "data_efficiency": ("scoring", "training", "evaluation", "countries", "arms", "seeds", "data_efficiency"),
-    # A grid point reads only tradeoff.countries (its tau and beta come from the matrix), so growing the
-    # grid does not invalidate the points already run.
-    "tradeoff": ("scoring", "training", "evaluation", "countries", "seeds", "tradeoff.countries"),
-    "shuffled_labels": ("scoring", "training", "evaluation", "countries", "arms", "seeds", "controls"),
+    "data_efficiency": ("scoring", "training", "launch", "evaluation", "countries", "arms", "seeds", "data_efficiency"),
+    # A tau's stage reads tradeoff.countries and .betas (its tau comes from the foreach), so adding a tau does not
+    # invalidate the points already run.
+    "tradeoff": ("scoring", "training", "launch", "evaluation", "countries", "seeds", "tradeoff.countries",
+                 "tradeoff.betas"),
+    "shuffled_labels": ("scoring", "training", "launch", "evaluation", "countries", "arms", "seeds", "controls"),
     "figures": ("filtering", "weighting", "evaluation", "countries", "arms", "seeds", "data_efficiency",
                 "tradeoff", "controls"),
 }
-
-
-def _build(cls: type, section: str, raw: Any) -> Any:
-    if not isinstance(raw, dict):
-        raise ConfigError(f"params: section '{section}' must be a mapping, got {type(raw).__name__}")
-    names = {f.name for f in dataclasses.fields(cls)}
-    unknown = sorted(set(raw) - names, key=str)
-    missing = sorted(names - set(raw))
-    if unknown:
-        raise ConfigError(f"params: unknown key(s) {', '.join(f'{section}.{k}' + _nearest(k, names, f'{section}.') for k in unknown)}")
-    if missing:
-        raise ConfigError(f"params: missing key(s) {', '.join(f'{section}.{k}' for k in missing)}")
-    hints = typing.get_type_hints(cls)
-    values = {}
-    for name, value in raw.items():
-        if cls is GlobalRMConfig and name == "training":
-            values[name] = _build(TrainingConfig, "global_rm.training", value)
-        else:
-            values[name] = _typed(value, hints[name], f"{section}.{name}")
-    try:
-        return cls(**values)
-    except RangeError as error:  # a nested section's errors come out here already named, as ConfigError
-        raise ConfigError(f"params: {section}.{error}") from None
-
-
-@functools.cache
-def _adapter(hint: Any) -> Any:
-    from pydantic import TypeAdapter
-
-    return TypeAdapter(hint)
-
-
-def _expected(hint: Any) -> str:
-    """What a value of type `hint` is, in a message's words."""
-    args = [a for a in typing.get_args(hint) if a is not type(None)]
-    if typing.get_origin(hint) is tuple:
-        return "a list of names" if args[0] is str else "a list of numbers"
-    base = args[0] if args else hint
-    words = {int: "an integer", float: "a number", bool: "true or false", str: "a string"}[base]
-    return words + (" or null" if type(None) in typing.get_args(hint) else "")
-
-
-def _typed(value: Any, hint: Any, key: str) -> Any:
-    """`value` checked against the field type `hint` by pydantic in strict mode (bool is no number, 1.0
-    no integer, a list no number), or a ConfigError naming `key`, the value and the expected type.
-
-    YAML's own forms are taken as written: a list for a tuple (null for an empty list of names), a
-    number written as `1e-6` (YAML 1.1 reads it as text) for a float. Integers are bounded (INT_LIMIT;
-    seeds 0..SEED_LIMIT) and NaN is no number."""
-    from pydantic import ValidationError
-
-    args = typing.get_args(hint)
-    if typing.get_origin(hint) is tuple:
-        if value is None and args[0] is str:
-            value = []
-        value = tuple(value) if isinstance(value, list) else value
-    elif float in args or hint is float:
-        if isinstance(value, str):
-            try:
-                value = float(value)
-            except ValueError:
-                pass
-    try:
-        typed = _adapter(hint).validate_python(value, strict=True)
-    except ValidationError:
-        shown = list(value) if isinstance(value, tuple) else value
-        raise ConfigError(f"params: {key} = {shown!r} is not {_expected(hint)}") from None
-    items = typed if isinstance(typed, tuple) else (typed,)
-    if any(isinstance(v, float) and math.isnan(v) for v in items):
-        raise ConfigError(f"params: {key} = {value!r} is not a number (NaN)")
-    if isinstance(typed, int) and not isinstance(typed, bool):
-        low, high = (0, SEED_LIMIT) if key.endswith("seed") else (-INT_LIMIT, INT_LIMIT)
-        if not low <= typed <= high:
-            raise ConfigError(f"params: {key} = {typed!r} is out of range; allowed: integers {low}..{high}")
-    return typed
-
-
-def _nearest(key: Any, valid: Any, prefix: str = "") -> str:
-    """' (did you mean '<prefix>x'?)' for the closest valid name, or '' when none is close."""
-    close = difflib.get_close_matches(str(key), sorted(valid), n=1, cutoff=0.6)
-    return f" (did you mean '{prefix}{close[0]}'?)" if close else ""
-
-
-def _countries(raw: Any) -> dict[str, str]:
-    """Slug -> exact `reside_country` string."""
-    if not isinstance(raw, dict) or not raw:
-        raise ConfigError("params: countries must be a non-empty mapping slug -> country name")
-    for slug, name in raw.items():
-        if not (isinstance(slug, str) and slug.isidentifier() and slug == slug.lower()):
-            raise ConfigError(f"params: countries.{slug}: a slug must be a lowercase identifier")
-        if not isinstance(name, str) or not name.strip():
-            raise ConfigError(f"params: countries.{slug} must name a country, got {name!r}")
-    named: dict[str, str] = {}
-    for slug, name in raw.items():
-        if name in named:  # two slugs would write their results over each other's
-            raise ConfigError(f"params: countries.{named[name]} and countries.{slug} both name {name!r}: "
-                              "one slug per country")
-        named[name] = slug
-    return dict(raw)
-
-
-def _arms(raw: Any) -> tuple[str, ...]:
-    """The trained arms, each a key of `scpo.selection.ARMS`."""
-    from scpo.selection import ARMS  # selection imports torch; only this check needs it
-
-    if not isinstance(raw, list) or not raw or not all(isinstance(arm, str) for arm in raw) or len(set(raw)) != len(raw):
-        raise ConfigError(f"params: arms must be a non-empty list of arm names without repeats, got {raw!r}")
-    unknown = [arm for arm in raw if arm not in ARMS]
-    if unknown:
-        raise ConfigError(f"params: arms: unknown arm(s) {', '.join(repr(a) + _nearest(a, ARMS) for a in unknown)}; "
-                          f"allowed: {', '.join(ARMS)}")
-    return tuple(raw)
-
-
-def _seeds(raw: Any) -> tuple[int, ...]:
-    """Run seeds: each offsets the split, initialisation and shuffling seeds of its run."""
-    if not isinstance(raw, list) or not raw or \
-            not all(isinstance(s, int) and not isinstance(s, bool) and 0 <= s <= SEED_LIMIT for s in raw) or \
-            len(set(raw)) != len(raw):
-        raise ConfigError(f"params: seeds must be a non-empty list of distinct integers 0..{SEED_LIMIT}, got {raw!r}")
-    return tuple(raw)
-
-
-class _StrictLoader(yaml.SafeLoader):
-    """PyYAML's safe loader, but a mapping that gives a key twice is an error (PyYAML keeps the last)."""
-
-
-def _mapping_without_repeated_keys(loader: _StrictLoader, node: yaml.MappingNode) -> dict[Any, Any]:
-    loader.flatten_mapping(node)
-    seen: dict[Any, int] = {}
-    for key_node, _ in node.value:
-        key = loader.construct_object(key_node, deep=True)
-        try:
-            first = seen.get(key)
-        except TypeError:
-            raise yaml.constructor.ConstructorError(None, None, f"a key must be a name, got {key!r}",
-                                                    key_node.start_mark) from None
-        if first is not None:
-            raise yaml.constructor.ConstructorError(
-                None, None, f"key {key!r} is given twice (first on line {first}); the second would win silently",
-                key_node.start_mark)
-        seen[key] = key_node.start_mark.line + 1
-    return loader.construct_mapping(node, deep=True)
-
-
-_StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _mapping_without_repeated_keys)
-
-
-def load_yaml(path: str | Path) -> Any:
-    """A YAML file (params.yaml, a profile) read strictly: UTF-8, valid YAML, no key given twice; any
-    failure a ConfigError naming the file, with the line and column YAML reports."""
-    from scpo.io import read_text
-
-    path = Path(path)
-    try:
-        text = read_text(path, ConfigError, "a params file (YAML)")
-    except FileNotFoundError:
-        raise ConfigError(f"params file not found: {path}") from None
-    try:
-        return yaml.load(text, Loader=_StrictLoader)  # noqa: S506 (a SafeLoader)
-    except yaml.YAMLError as error:
-        where = ""
-        mark = getattr(error, "problem_mark", None)
-        if mark is not None:
-            where = f"line {mark.line + 1}, column {mark.column + 1}: "
-        problem = getattr(error, "problem", None) or str(error)
-        hint = " (YAML does not allow tabs for indentation: use spaces)" if "\\t" in str(error) or "\t" in str(error) else ""
-        raise ConfigError(f"{path}: {where}not valid YAML: {problem}{hint}") from None
 
 
 def read_params(params_file: str | Path) -> dict[str, Any]:
@@ -516,7 +347,7 @@ def read_params(params_file: str | Path) -> dict[str, Any]:
         raise ConfigError(f"{path}: expected a mapping of sections")
     unknown = sorted(set(raw) - set(SECTIONS), key=str)
     if unknown:
-        raise ConfigError(f"{path}: unknown section(s) {', '.join(str(k) + _nearest(k, SECTIONS) for k in unknown)}")
+        raise ConfigError(f"{path}: unknown section(s) {', '.join(str(k) + nearest(k, SECTIONS) for k in unknown)}")
     return raw
 
 
@@ -525,8 +356,8 @@ def load_section(raw: dict[str, Any], section: str) -> Any:
     if section not in raw:
         raise ConfigError(f"params: missing section '{section}'")
     if section in ("countries", "arms", "seeds"):
-        return {"countries": _countries, "arms": _arms, "seeds": _seeds}[section](raw[section])
-    return _build(section_type(section), section, raw[section])
+        return {"countries": countries_section, "arms": arms_section, "seeds": seeds_section}[section](raw[section])
+    return build_section(section_type(section), section, raw[section])
 
 
 def section_type(section: str) -> type:
@@ -556,79 +387,6 @@ def load_stage(stage: str, params_file: str | Path) -> dict[str, Any]:
     return {section: loaded[section] for section in sections}
 
 
-# The stages that come first in `dvc repro` (model_source) or in a notebook session (data): they also build
-# the training arguments, so a value transformers refuses stops the pipeline before anything runs.
-FIRST_STAGES = ("model_source", "data")
-
-
-def check_training_arguments(loaded: dict[str, Any]) -> None:
-    """Build the training arguments of every training section exactly as stage 04 will
-    (`scpo.trainer.reward_config`); a value transformers refuses (e.g. an unknown lr_scheduler_type)
-    becomes a ConfigError naming the key."""
-    import tempfile
-
-    trainings = training_sections(loaded)
-    if not trainings:
-        return
-    from scpo.trainer import reward_config  # transformers: only this check needs it
-
-    for key, training in trainings:
-        with tempfile.TemporaryDirectory() as scratch:
-            try:
-                reward_config(training, Path(scratch))
-            except (ValueError, TypeError) as error:
-                message = str(error)  # name the key: the message names the field, or starts with its value
-                named = [name for name, value in dataclasses.asdict(training).items()
-                         if name in message or isinstance(value, str) and value and
-                         (message.startswith(value) or f"{value!r} is not" in message or f"{value} is not" in message)]
-                where = f"{key}.{named[0]} = {getattr(training, named[0])!r}" if named else key
-                raise ConfigError(f"params: {where}: transformers refuses these training arguments: "
-                                  f"{str(error).splitlines()[0]}") from None
-
-
 def stage_sections(stage: str) -> tuple[str, ...]:
     """The sections of `STAGE_PARAMS[stage]`; an entry 'section.key' (one key DVC tracks) counts as its section."""
     return tuple(dict.fromkeys(entry.split(".")[0] for entry in STAGE_PARAMS[stage]))
-
-
-def check_across_sections(loaded: dict[str, Any]) -> None:
-    """Names one section takes from another must exist there (arms of the analyses, grid countries)."""
-    arms, countries = loaded.get("arms", ()), loaded.get("countries", {})
-    for section in ("data_efficiency", "controls"):
-        if section in loaded and "arms" in loaded:
-            extra = [arm for arm in loaded[section].arms if arm not in arms]
-            if extra:
-                raise ConfigError(f"params: {section}.arms: {', '.join(extra)} not in arms {list(arms)} "
-                                  "(the analysis compares with stage 04's runs of the same arms)")
-    if "tradeoff" in loaded and "countries" in loaded:
-        extra = [slug for slug in loaded["tradeoff"].countries if slug not in countries]
-        if extra:
-            raise ConfigError(f"params: tradeoff.countries: {', '.join(map(repr, extra))} not a slug of countries "
-                              f"({', '.join(countries)})")
-
-
-def training_sections(loaded: dict[str, Any]) -> list[tuple[str, TrainingConfig]]:
-    """(key, section) of every training a run performs: `training`, and `global_rm.training` where the
-    embedded global RM is trained (scoring.model: embedded)."""
-    trainings = [("training", loaded.get("training"))]
-    if getattr(loaded.get("scoring"), "model", None) == "embedded" and "global_rm" in loaded:
-        trainings.append(("global_rm.training", loaded["global_rm"].training))
-    return [(key, training) for key, training in trainings if training is not None]
-
-
-def check_machine(loaded: dict[str, Any]) -> None:
-    """Precision switches this machine cannot honour stop the first stage, not stage 04 after 01-03 ran:
-    `tf32: true` needs an NVIDIA GPU of compute capability 8.0 or newer (Ampere), `bf16: true` on a CUDA
-    GPU one that supports bf16 (on the CPU, bf16 autocast works)."""
-    import torch  # only the check needs it
-
-    trainings = training_sections(loaded)
-    cuda = torch.cuda.is_available()
-    machine = (f"this machine's GPU is a {torch.cuda.get_device_name()} (compute capability "
-               f"{'.'.join(map(str, torch.cuda.get_device_capability()))})" if cuda else "this machine has no CUDA GPU")
-    for key, training in trainings:
-        if training.tf32 and not (cuda and torch.cuda.get_device_capability()[0] >= 8):
-            raise ConfigError(f"params: {key}.tf32 = true needs an NVIDIA GPU of compute capability 8.0 or newer "
-                              f"(Ampere); {machine}: set it to null")
-        if training.bf16 and cuda and not torch.cuda.is_bf16_supported():
-            raise ConfigError(f"params: {key}.bf16 = true needs a GPU with bf16; {machine}: set it to false")

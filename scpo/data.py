@@ -68,12 +68,12 @@ def load_prism_config(name: str, source: str, folder: Path, hub_id: str, revisio
             raise ConnectionError(
                 f"could not load {label} from the Hugging Face Hub ({type(error).__name__}: {error}). "
                 "Offline? Put a snapshot of the dataset's survey.jsonl and utterances.jsonl in data/prism "
-                "(`python -m scpo.fetch prism` where the hub is reachable; README, 'Real data') and set "
+                "(`python -m scpo.fetch prism` where the hub is reachable; docs/real_data.md) and set "
                 "data.source: local, data.input: data/prism in params.yaml."
             ) from error
         return dataset.to_pandas(), label
     path = Path(folder) / f"{name}.jsonl"
-    rows = read_jsonl(path, f"PRISM's {name}.jsonl (see README, 'Real data')")
+    rows = read_jsonl(path, f"PRISM's {name}.jsonl (docs/real_data.md)")
     frame = pd.DataFrame.from_records(rows)
     fields = UTTERANCE_FIELDS if name == "utterances" else SURVEY_FIELDS
     for field_name in fields:  # absent from a row: ABSENT, not pandas' NaN, so the message can say so

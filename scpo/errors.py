@@ -4,3 +4,7 @@ arm names against `scpo.selection.ARMS`, and the selection, which raises it, do 
 
 class ConfigError(ValueError):
     """A params value is missing, unknown or out of range; the message names the key."""
+
+
+class RangeError(ConfigError):
+    """A field out of range, raised by a section's own check; `scpo.strict.build_section` names its section."""

@@ -81,23 +81,51 @@ def test_set_outcomes(pairs: pd.DataFrame, utterance_scores: pd.Series) -> dict[
     return outcomes
 
 
-def bootstrap_accuracy(correct: np.ndarray, users: np.ndarray, samples: int, rng: np.random.Generator) -> np.ndarray:
-    """Pooled accuracy of `samples` resamples of the users (with replacement), each user with all their pairs.
+def user_resamples(users: np.ndarray, samples: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """`samples` bootstrap resamples of the distinct users in `users` (with replacement): (the sorted user ids,
+    how often each resample draws each of them, shape (samples, n_users)).
 
-    Pairs of one annotator are not independent, so users, not pairs, are the resampling unit. Shape (samples,).
+    Pairs of one annotator are not independent, so users, not pairs, are the resampling unit. Drawn once per
+    set of held-out pairs and shared by every model scored on them, the resamples make two models'
+    replicates paired: their difference in replicate b is the difference on the same resampled users.
     """
+    ids = np.unique(users)
+    if not len(ids):
+        return ids, np.zeros((samples, 0), dtype=np.int64)
+    return ids, rng.multinomial(len(ids), np.full(len(ids), 1.0 / len(ids)), size=samples)
+
+
+def resampled_accuracy(correct: np.ndarray, users: np.ndarray, resamples: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
+    """Pooled accuracy of `correct` (one entry per pair, of user `users`) in each of `user_resamples`'
+    resamples, each user with all their pairs; NaN in a resample that drew none of these pairs' users (a
+    subset such as `disagreement` can miss every drawn user). Every user must be among the resamples' ids."""
+    ids, draws = resamples
+    if len(correct) == 0:
+        return np.full(len(draws), np.nan)
+    user_index = np.searchsorted(ids, users)
+    if (user_index >= len(ids)).any() or (ids[np.minimum(user_index, len(ids) - 1)] != users).any():
+        raise ValueError("a pair's user is not among the resampled users")
+    hits = np.bincount(user_index, weights=correct.astype(float), minlength=len(ids))
+    totals = np.bincount(user_index, minlength=len(ids)).astype(float)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return (draws @ hits) / (draws @ totals)
+
+
+def bootstrap_accuracy(correct: np.ndarray, users: np.ndarray, samples: int, rng: np.random.Generator) -> np.ndarray:
+    """Pooled accuracy of `samples` resamples of the users (with replacement), each user with all their pairs:
+    `resampled_accuracy` on resamples of these pairs' own users. Shape (samples,)."""
     if len(correct) == 0:
         return np.full(samples, np.nan)
-    _, user_index = np.unique(users, return_inverse=True)
-    hits = np.bincount(user_index, weights=correct.astype(float))
-    totals = np.bincount(user_index).astype(float)
-    draws = rng.multinomial(len(totals), np.full(len(totals), 1.0 / len(totals)), size=samples)
-    return (draws @ hits) / (draws @ totals)
+    return resampled_accuracy(correct, users, user_resamples(users, samples, rng))
 
 
 def evaluate(pairs: pd.DataFrame, model_scores: dict[str, pd.Series], samples: int,
              rng: np.random.Generator) -> pd.DataFrame:
-    """One row per (model, test set): n_pairs, n_users, accuracy, ties, and the bootstrap `replicates`."""
+    """One row per (model, test set): n_pairs, n_users, accuracy, ties, and the bootstrap `replicates`.
+
+    One set of user resamples of `pairs` (`user_resamples`) serves every model and test set, so the
+    replicates of two models are paired and their difference has an interval of its own (`scpo.paired`)."""
+    resamples = user_resamples(pairs.user_id.to_numpy(), samples, rng)
     rows = []
     for model, scores in model_scores.items():
         chosen, rejected = pair_scores(pairs, scores)
@@ -106,8 +134,17 @@ def evaluate(pairs: pd.DataFrame, model_scores: dict[str, pd.Series], samples: i
             rows.append({"model": model, "test_set": test_set, "n_pairs": len(correct),
                          "n_users": len(np.unique(users)), "ties": ties if test_set == "all" else None,
                          "accuracy": float(correct.mean()) if len(correct) else np.nan,
-                         "replicates": bootstrap_accuracy(correct, users, samples, rng)})
+                         "replicates": resampled_accuracy(correct, users, resamples)})
     return pd.DataFrame(rows)
+
+
+def mean_replicates(replicates: pd.Series) -> np.ndarray:
+    """The element-wise mean of equal-length replicate arrays, ignoring NaN (a resample without pairs of one
+    of them); NaN where every one is NaN."""
+    stacked = np.stack(replicates.to_list())
+    counts = np.isfinite(stacked).sum(axis=0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(counts > 0, np.nansum(stacked, axis=0) / counts, np.nan)
 
 
 def summarise(results: pd.DataFrame, confidence: float) -> pd.DataFrame:
@@ -119,7 +156,7 @@ def summarise(results: pd.DataFrame, confidence: float) -> pd.DataFrame:
     tail = (1.0 - confidence) / 2.0
     rows = []
     for (country, model, test_set), group in results.groupby(["country", "model", "test_set"], sort=True):
-        replicates = np.nanmean(np.stack(group.replicates.to_list()), axis=0) if group.accuracy.notna().any() \
+        replicates = mean_replicates(group.replicates) if group.accuracy.notna().any() \
             else np.full(1, np.nan)
         low, high = (np.nanquantile(replicates, [tail, 1 - tail]) if np.isfinite(replicates).any()
                      else (np.nan, np.nan))
@@ -138,7 +175,7 @@ def macro_rows(results: pd.DataFrame) -> pd.DataFrame:
         rows.append({"seed": seed, "country": "macro average", "model": model, "test_set": test_set,
                      "n_pairs": int(group.n_pairs.sum()), "n_users": int(group.n_users.sum()), "ties": None,
                      "accuracy": float(group.accuracy.mean()),
-                     "replicates": np.nanmean(np.stack(group.replicates.to_list()), axis=0)})
+                     "replicates": mean_replicates(group.replicates)})
     return pd.DataFrame(rows)
 
 

@@ -72,12 +72,12 @@ def load_goqa(source: str, folder: Path, hub_id: str, revision: str) -> tuple[pd
             raise ConnectionError(
                 f"could not load {label} from the Hugging Face Hub ({type(error).__name__}: {error}). "
                 f"Offline? Put a snapshot of the dataset's {FILE_NAME} in data/goqa (`python -m scpo.fetch goqa` "
-                "where the hub is reachable; README, 'Real data') and set data.source: local, data.input: "
+                "where the hub is reachable; docs/real_data.md) and set data.source: local, data.input: "
                 "data/goqa in params.yaml."
             ) from error
         return dataset.to_pandas(), label
     path = Path(folder) / FILE_NAME
-    return read_csv(path, f"GlobalOpinionQA's {FILE_NAME} (README, 'Real data')"), str(path)
+    return read_csv(path, f"GlobalOpinionQA's {FILE_NAME} (docs/real_data.md)"), str(path)
 
 
 def read_csv(path: Path, what: str) -> pd.DataFrame:

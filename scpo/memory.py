@@ -85,13 +85,14 @@ def main(argv: list[str] | None = None) -> int:
     from scpo import config, io
     from scpo.paths import ROOT
     from scpo.profile import merged
+    from scpo.strict import load_yaml
 
     parser = argparse.ArgumentParser(prog="python -m scpo.memory", description=main.__doc__)
     parser.add_argument("--out", type=Path, default=ROOT / "reports/bench/memory_plan.json")
     args = parser.parse_args(argv)
-    raw = config.load_yaml(ROOT / "params.yaml")  # the strict reader every params file goes through
+    raw = load_yaml(ROOT / "params.yaml")  # the strict reader every params file goes through
     for profile in ("profiles/paper.yaml", "profiles/tulu8b.yaml"):
-        raw = merged(raw, config.load_yaml(ROOT / profile))
+        raw = merged(raw, load_yaml(ROOT / profile))
     lora = config.load_section(raw, "training")
     full = dataclasses.replace(lora, lora_r=0)
     plan = {"model": "allenai/Llama-3.1-Tulu-3-8B-RM (Llama-3.1-8B architecture, one-output head)",

@@ -61,15 +61,17 @@ def global_rm_overview(agreement: pd.Series, log_history: list[dict] | None, tit
     return fig
 
 
-def margin_histogram(margin: pd.Series, country: pd.Series, tau: float, beta: float) -> plt.Figure:
-    """Global-RM margins r+ - r- of training pairs, the filter threshold and the weight curve."""
+def margin_ecdf(margin: pd.Series, country: pd.Series, tau: float, beta: float) -> plt.Figure:
+    """Global-RM margins r+ - r- of training pairs as one ECDF per country (overlaid lines stay readable where
+    seven filled histograms read as one mass): at the filter's threshold each curve's height is the share of the
+    country's pairs the filter keeps. Beside it, the weight curve."""
     fig, (left, right) = plt.subplots(1, 2, figsize=(11, 3.8))
-    sns.histplot(x=margin, hue=country, element="step", stat="density", common_norm=False, ax=left, bins=40)
-    title = "Training pairs by country"
+    sns.ecdfplot(x=margin, hue=country, ax=left, palette="colorblind")
+    title = "Training pairs by country (cumulative share)"
     if tau < 1.0:  # the filter keeps margin < log(tau / (1 - tau))
         left.axvline(math.log(tau / (1 - tau)), color="k", ls="--")
-        title += f"\n(tau = {tau}: pairs left of the dashed line are kept)"
-    left.set(xlabel="global RM margin r+ - r-", title=title)
+        title += f"\n(tau = {tau}: the share left of the dashed line is kept)"
+    left.set(xlabel="global RM margin r+ - r-", ylabel="share of pairs with a smaller margin", title=title)
     grid = np.linspace(float(margin.min()), max(float(margin.max()), 1.0), 200)
     right.plot(grid, np.exp(np.minimum(grid / beta, 0.0)) if math.isfinite(beta) else np.ones_like(grid))
     right.set(xlabel="global RM margin r+ - r-", ylabel="weight w", title=f"w = min(exp(margin / {beta}), 1)")
@@ -83,14 +85,18 @@ def loss_history(history: list[dict]) -> pd.DataFrame:
 
 
 def training_curves(log_histories: dict[str, list[dict]], title: str) -> plt.Figure:
-    """Training loss and per-batch accuracy against step, one line per run (`Trainer.state.log_history`)."""
+    """The unweighted Bradley-Terry loss (`bt_loss`, the same quantity for every arm; the optimised, weighted
+    loss where a log lacks it) and per-batch accuracy against step, one line per run (`Trainer.state.log_history`)."""
     fig, (loss_ax, acc_ax) = plt.subplots(1, 2, figsize=(10, 3.5))
+    unweighted = True
     for label, history in log_histories.items():
         logs = pd.DataFrame([row for row in history if "loss" in row])
-        loss_ax.plot(logs.step, logs.loss, label=label)
+        column = "bt_loss" if "bt_loss" in logs else "loss"
+        unweighted = unweighted and column == "bt_loss"
+        loss_ax.plot(logs.step, logs[column], label=label)
         if "accuracy" in logs:
             acc_ax.plot(logs.step, logs.accuracy, label=label)
-    loss_ax.set(xlabel="step", ylabel="training loss", title=title)
+    loss_ax.set(xlabel="step", ylabel="unweighted BT loss" if unweighted else "training loss (weighted)", title=title)
     acc_ax.set(xlabel="step", ylabel="batch accuracy", ylim=(0, 1), title="per-batch accuracy (diagnostic)")
     loss_ax.legend(fontsize=8)
     return fig
@@ -106,21 +112,56 @@ def accuracy_bars(results: pd.DataFrame, test_sets: list[str], models: list[str]
         ax.set(title=f"test set: {test_set}", xlabel="", ylabel="pairwise accuracy", ylim=(0, 1))
         ax.legend(fontsize=7, ncol=len(models), loc="upper left")
     axes[-1, 0].tick_params(axis="x", rotation=30)
+    fig.suptitle("Bars: mean over run seeds; error bars: one sd over run seeds", fontsize=9)
+    fig.tight_layout()
     return fig
 
 
-def cross_country_heatmap(matrix: pd.DataFrame, title: str, sd: pd.DataFrame | None = None) -> plt.Figure:
-    """Accuracy of each model (rows) on each country's held-out pairs (columns); with `sd` (same shape:
-    the sd over seeds) each cell reads 'mean ± sd'."""
+def paired_differences(differences: pd.DataFrame, comparisons: list[str], test_sets: list[str],
+                       confidence: float, per_row: int = 4) -> plt.Figure:
+    """One panel per comparison 'a - b' (`per_row` to a row): per country (macro average last) the mean over
+    seeds of the paired difference, a point per test set with its two-level bootstrap interval (`scpo.paired`);
+    0 marked."""
+    countries = sorted(c for c in set(differences.country) if c != "macro average") + ["macro average"]
+    rows, columns = math.ceil(len(comparisons) / per_row), min(per_row, len(comparisons))
+    fig, axes = plt.subplots(rows, columns, figsize=(3.1 * columns + 1.5, (0.42 * len(countries) + 1.2) * rows),
+                             sharey=True, squeeze=False)
+    offsets = np.linspace(-0.2, 0.2, len(test_sets)) if len(test_sets) > 1 else np.zeros(1)
+    for ax, comparison in zip(axes.flat, comparisons):
+        for offset, test_set, color in zip(offsets, test_sets, sns.color_palette("colorblind", len(test_sets))):
+            part = differences[(differences.comparison == comparison) & (differences.test_set == test_set)]
+            part = part.set_index("country").reindex(countries)
+            ax.errorbar(part["mean"], np.arange(len(countries)) + offset, fmt="o", color=color, markersize=4,
+                        capsize=2, label=test_set, xerr=[(part["mean"] - part.ci_low).clip(lower=0),
+                                                         (part.ci_high - part["mean"]).clip(lower=0)])
+        ax.axvline(0.0, color="0.4", linewidth=0.8)
+        ax.set(title=comparison, xlabel="accuracy difference")
+    for ax in list(axes.flat)[len(comparisons):]:
+        ax.set_visible(False)
+    axes[0, 0].set_yticks(np.arange(len(countries)), countries)
+    axes[0, 0].invert_yaxis()
+    axes[0, columns - 1].legend(title="test set", fontsize=7, loc="lower right")
+    fig.suptitle(f"Paired differences on the same held-out pairs: mean over run seeds, {confidence:.0%} two-level "
+                 "bootstrap interval (seeds, then users)", fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def cross_country_heatmap(matrix: pd.DataFrame, title: str, sd: pd.DataFrame | None = None,
+                          difference: bool = False) -> plt.Figure:
+    """Accuracy of each model (rows) on each country's held-out pairs (columns): a sequential colormap for
+    absolute accuracy, a diverging one centred on 0 for a `difference` (e.g. minus the global RM's); with `sd`
+    (same shape: the sd over seeds) each cell reads 'mean ± sd'."""
     fig, ax = plt.subplots(figsize=(1.25 * matrix.shape[1] + 2, 0.6 * matrix.shape[0] + 1.5))
     annot: bool | np.ndarray = True
     if sd is not None:
         annot = np.vectorize(lambda m, s: "" if not np.isfinite(m) else
                              f"{m:.2f}" + (f"\n±{s:.2f}" if np.isfinite(s) else ""))(
             matrix.to_numpy(dtype=float), sd.reindex_like(matrix).to_numpy(dtype=float))
-    sns.heatmap(matrix, annot=annot, fmt=".2f" if sd is None else "", cmap="vlag",
-                center=0.0 if np.nanmin(matrix.values) < 0 else None, ax=ax, annot_kws={"fontsize": 8})
-    ax.set(xlabel="test pairs of country", ylabel="model", title=title)
+    colours = {"cmap": "vlag", "center": 0.0} if difference else {"cmap": "viridis"}
+    sns.heatmap(matrix, annot=annot, fmt=".2f" if sd is None else "", ax=ax, annot_kws={"fontsize": 8}, **colours)
+    ax.set(xlabel="test pairs of country", ylabel="model",
+           title=title + ("\n(± one sd over run seeds)" if sd is not None else ""))
     return fig
 
 
@@ -151,6 +192,8 @@ def learning_curves(curves: pd.DataFrame, global_accuracy: pd.Series, countries:
     for ax in axes.flat[len(countries):]:
         ax.set_visible(False)
     axes.flat[0].legend(fontsize=7)
+    fig.suptitle("Points: mean over run seeds; error bars: one sd over run seeds; dashed: the untouched global RM",
+                 fontsize=9)
     fig.tight_layout()
     return fig
 
@@ -187,7 +230,8 @@ def tradeoff_scatter(points: pd.DataFrame, best: int, configured: int | None, ti
         plain_log_axis(ax.xaxis)
         plain_log_axis(ax.yaxis)
     ax.set(xlabel=f"true-country accuracy (pairs the global RM gets wrong), {scale}",
-           ylabel=f"all-country accuracy (all held-out pairs), {scale}", title=title)
+           ylabel=f"all-country accuracy (all held-out pairs), {scale}",
+           title=f"{title}\npoints: mean over run seeds; error bars: one sd over run seeds")
     ax.legend(fontsize=7, bbox_to_anchor=(1.02, 1), loc="upper left")
     return fig
 
@@ -197,7 +241,7 @@ def grouped_bars(frame: pd.DataFrame, x: str, y: str, hue: str, title: str, ylab
     """Bars of the seed mean of `y` by `x` and `hue`, error bars one sd over the rows (seeds) of each bar."""
     fig, ax = plt.subplots(figsize=(max(6.0, 1.1 * frame[x].nunique() + 2), 3.8))
     sns.barplot(data=frame, x=x, y=y, hue=hue, hue_order=hue_order, order=order, errorbar="sd", ax=ax)
-    ax.set(title=title, xlabel="", ylabel=ylabel)
+    ax.set(title=f"{title}\nbars: mean over run seeds; error bars: one sd over run seeds", xlabel="", ylabel=ylabel)
     ax.tick_params(axis="x", rotation=20)
     ax.legend(fontsize=7)
     return fig
@@ -205,7 +249,8 @@ def grouped_bars(frame: pd.DataFrame, x: str, y: str, hue: str, title: str, ylab
 
 def facet_bars(frame: pd.DataFrame, x: str, y: str, hue: str, facet: str, title: str,
                order: list[str] | None = None, hue_order: list[str] | None = None) -> plt.Figure:
-    """One panel of `grouped_bars` per value of `facet` (its own y axis), a zero line in each."""
+    """One panel of `grouped_bars` per value of `facet` (its own y axis), a zero line in each; the title states the
+    error bars (one sd over the rows, the run seeds, of each bar)."""
     values = list(dict.fromkeys(frame[facet]))
     fig, axes = plt.subplots(1, len(values), figsize=(4.6 * len(values), 3.8), squeeze=False)
     for ax, value in zip(axes[0], values):
@@ -214,7 +259,7 @@ def facet_bars(frame: pd.DataFrame, x: str, y: str, hue: str, facet: str, title:
         ax.axhline(0.0, color="k", lw=0.8)
         ax.set(title=str(value).replace("_", " "), xlabel="", ylabel=str(value).replace("_", " "))
         ax.legend(fontsize=7)
-    fig.suptitle(title, fontsize=9)
+    fig.suptitle(f"{title}; bars: mean over run seeds, error bars: one sd over run seeds", fontsize=9)
     fig.tight_layout()
     return fig
 

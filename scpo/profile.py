@@ -23,7 +23,7 @@ def merged(base: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
 
 def write_profile(base_file: Path, overrides_file: Path, target: Path) -> Path:
     """Write `base_file` merged with `overrides_file` to `target` as YAML."""
-    from scpo.config import load_yaml
+    from scpo.strict import load_yaml
 
     base = load_yaml(base_file)
     overrides = load_yaml(overrides_file) or {}
@@ -36,7 +36,8 @@ def main(argv: list[str]) -> int:
     import argparse
     import sys
 
-    from scpo.config import SECTIONS, load_section, load_yaml
+    from scpo.config import SECTIONS, load_section
+    from scpo.strict import load_yaml
 
     parser = argparse.ArgumentParser(prog="python -m scpo.profile")
     parser.add_argument("overrides", type=Path, nargs="+")

@@ -6,6 +6,7 @@ Values are plain floats or lists of per-seed values; `gallery.mean_sd` writes "m
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 
 import pandas as pd
@@ -26,33 +27,66 @@ def cross_country(arm: str, own: float, others: float, majority: Sequence[str], 
     return text + "."
 
 
-def data_efficiency(size_ratio: pd.Series, pairs_ratio: pd.Series, reached: float) -> str:
-    """Data efficiency in a sentence, from the per-country seed means of the size ratio and the pairs ratio
-    (NaN where SCPO never reached full's accuracy) and the share of curves that reached it."""
-    top = size_ratio.idxmax()
-    text = (f"SCPO trains on {1 / size_ratio.max():.0%}–{1 / size_ratio.min():.0%} of a country's pairs, a size ratio of "
-            f"{size_ratio.min():.2f}–{size_ratio.max():.2f}× ({top} highest: {(size_ratio.max() - 1):.0%} 'more "
-            f"data-efficient' in that reading); to reach full fine-tuning's own accuracy it needed ")
-    reached_share = (1 / pairs_ratio).dropna()
-    text += (f"{reached_share.min():.0%}–{reached_share.max():.0%} of full's pairs where it got there "
-             if pairs_ratio.notna().any() else "more pairs than it had ")
-    return text + f"(it reached that accuracy in {reached:.0%} of country × seed curves)."
+def _ratios_by_bound(values: pd.Series, bounds: pd.Series) -> str:
+    """'= 1.52 (Chile), 1.10 (Mexico); ≥ 2.00 (Israel); not reached in Canada' from per-country ratios and
+    their `analysis.ratio_bound`s."""
+    parts = []
+    for bound, mark in (("=", ""), (">=", "≥ "), ("<=", "≤ ")):
+        chosen = [f"{mark}{values[c]:.2f} ({c})" for c in sorted(values.index) if bounds[c] == bound]
+        parts += [", ".join(chosen)] if chosen else []
+    for bound in ("undetermined", "not reached"):
+        chosen = sorted(c for c in values.index if bounds[c] == bound)
+        parts += [f"{bound} in {', '.join(chosen)}"] if chosen else []
+    return "; ".join(parts)
+
+
+def data_efficiency(mean_curves: pd.DataFrame) -> str:
+    """Data efficiency in sentences, from `analysis.efficiency_on_mean_curves` (one row per country): the
+    annotation budget first (pairs offered to SCPO before its filter), then the pairs it trains on, each ratio
+    marked where censored, then the size ratio, which is the filter's share kept and says nothing of learning."""
+    rows = mean_curves.set_index("country")
+    measured = int((rows.offered_ratio_bound == "=").sum())
+    text = ("Annotated pairs needed to reach full fine-tuning's all-pairs accuracy, full's ÷ SCPO's (seed-mean curves; "
+            "'≥'/'≤': a bound, as one curve got there at its smallest subset): "
+            + _ratios_by_bound(rows.offered_ratio, rows.offered_ratio_bound)
+            + f" — a measured ratio in {measured} of {len(rows)} countries. Counting the pairs SCPO trains on instead: "
+            + _ratios_by_bound(rows.pairs_ratio, rows.pairs_ratio_bound) + ". ")
+    return text + (f"SCPO trains on {1 / rows.size_ratio.max():.0%}–{1 / rows.size_ratio.min():.0%} of a country's pairs "
+                   f"(size ratio {rows.size_ratio.min():.2f}–{rows.size_ratio.max():.2f}×): that is the filter's share "
+                   "kept, not a measure of how fast it learns.")
 
 
 def tradeoff(best: Mapping, configured: Mapping | None, tau: float, beta: float,
-             no_filter: Mapping | None, hardest: Mapping | None, lowest_tau: float) -> str:
-    """The tau x beta grid in a sentence: the best point (x_mean: true-country, y_mean: all-country), the
-    params' point, and what filtering hardest without weights does against no filter."""
+             no_filter: Mapping | None, hardest: Mapping | None, lowest_tau: float,
+             like_best: tuple[int, int] | None = None) -> str:
+    """The tau x beta grid in a sentence: the best point (x_mean: true-country, y_mean: all-country) and how
+    many others it cannot be told apart from (`analysis.points_like_the_best`), the params' point, and what
+    filtering hardest without weights does against no filter."""
     text = f"Best by the stated rule: tau {best['tau']:g}, beta {best['beta']:g} (true-country {best['x_mean']:.3f}, " \
            f"all-country {best['y_mean']:.3f})"
+    if like_best is not None:
+        ties, others = like_best
+        text += (f", not distinguishable from {ties} of the {others} other points (paired over run seeds)" if ties
+                 else f", distinguishable from each of the {others} other points (paired over run seeds)")
     if configured is not None:
         text += f"; params' tau {tau:g}, beta {beta:g}: {configured['x_mean']:.3f}, {configured['y_mean']:.3f}"
     if no_filter is not None and hardest is not None:
         text += (f". Without weights, filtering at tau {lowest_tau:g} instead of not filtering moves true-country "
                  f"accuracy {no_filter['x_mean']:.3f} → {hardest['x_mean']:.3f} and all-country "
-                 f"{no_filter['y_mean']:.3f} → {hardest['y_mean']:.3f} (the study: filtering trades all-country for "
-                 "true-country accuracy)")
+                 f"{no_filter['y_mean']:.3f} → {hardest['y_mean']:.3f}: "
+                 + filter_direction(hardest["x_mean"] - no_filter["x_mean"], hardest["y_mean"] - no_filter["y_mean"]))
     return text + "."
+
+
+def filter_direction(true_change: float, all_change: float) -> str:
+    """What filtering does to the two axes, set against the study's claim that it trades all-country for
+    true-country accuracy (the grid's means over seeds, which carry no paired interval: a direction, not a
+    finding)."""
+    if true_change > 0 and all_change < 0:
+        return "the trade-off the study reports (true-country up, all-country down), in the means over seeds"
+    moves = {(True, True): "both rise", (False, False): "both fall", (False, True): "true-country falls and "
+             "all-country rises"}[(true_change > 0, all_change > 0)]
+    return f"{moves}, which is not the trade-off the study reports (true-country up, all-country down)"
 
 
 def label_control(arm: str, home_advantage: Mapping[str, Sequence[float]], own_gain: Mapping[str, Sequence[float]],
@@ -80,12 +114,68 @@ def planted_truth(accuracy: Mapping[str, float], models: Sequence[str]) -> str:
 NO_PLANTED_TRUTH = "Real data: there is no planted ground truth, so this control applies to the simulated default only."
 
 
-def main_results(macro_all: Mapping[str, float]) -> str:
-    """Macro accuracy on all held-out pairs by model, and the best arm's gain over the global RM."""
-    best = max((m for m in macro_all if m != "global"), key=macro_all.get)
-    return ("Macro accuracy on all held-out pairs: " + ", ".join(f"{m} {v:.3f}" for m, v in macro_all.items())
-            + f"; the best arm, {best}, is {macro_all[best] - macro_all['global']:+.3f} over the global RM "
-            "(the study: up to +0.07).")
+# The study's headline gain over its baseline: "up to 7 points", a maximum over countries and datasets
+# (../shared/STUDY.md, "Claims"); compared here with the largest per-country gain, never with a macro mean.
+STUDY_MAX_GAIN = 0.07
+
+
+def interval(mean: float, low: float, high: float) -> str:
+    """'+0.012 [-0.004, +0.030]'."""
+    return f"{mean:+.3f} [{low:+.3f}, {high:+.3f}]"
+
+
+def difference(first: str, second: str, mean: float, low: float, high: float) -> str:
+    """A paired difference in words: '<first> − <second> +0.012 [..]: <first> scores above <second>', 'below',
+    or 'no difference found' when the interval includes 0 (or 'not computable' without one)."""
+    if not all(map(math.isfinite, (mean, low, high))):
+        return f"{first} − {second}: not computable"
+    text = f"{first} − {second} {interval(mean, low, high)}: "
+    if low > 0:
+        return text + f"{first} scores above {second}"
+    if high < 0:
+        return text + f"{first} scores below {second}"
+    return text + "no difference found (the interval includes 0)"
+
+
+def main_results(macro_all: Mapping[str, float], macro_differences: Sequence[Mapping], best: Mapping | None,
+                 top_gain: Mapping | None, n_seeds: int, confidence: float) -> str:
+    """The main comparison in sentences: macro accuracy by model; each configured paired difference (macro,
+    all held-out pairs: comparison, mean, ci_low, ci_high); the best arm with its paired difference against
+    SCPO (`paired.best_against`); and SCPO's largest per-country gain over the global RM set beside the
+    study's per-country maximum (like with like)."""
+    text = (f"Macro accuracy on all held-out pairs (mean over {n_seeds} run seed(s)): "
+            + ", ".join(f"{m} {v:.3f}" for m, v in macro_all.items()) + ". ")
+    if macro_differences:
+        text += (f"Paired differences, macro average [{confidence:.0%} two-level bootstrap over seeds and users]: "
+                 + "; ".join(difference(*r["comparison"].split(" - "), r["mean"], r["ci_low"], r["ci_high"])
+                             for r in macro_differences) + ". ")
+    if best is not None:
+        words = difference(best["other"], best["reference"], best["mean"], best["ci_low"], best["ci_high"])
+        text += (f"The best arm is {best['best']}" + (f" ({words})" if best["best"] != best["reference"] else
+                                                       f"; the next, {best['other']}: {words}") + ". ")
+    if top_gain is not None:
+        mean, low, high = top_gain["mean"], top_gain["ci_low"], top_gain["ci_high"]
+        relation = ("smaller than" if high < STUDY_MAX_GAIN else "larger than" if low > STUDY_MAX_GAIN
+                    else "not distinguishable from")
+        text += (f"SCPO's largest per-country gain over the global RM is {interval(mean, low, high)} "
+                 f"({top_gain['country']}), {relation} the study's per-country maximum of +{STUDY_MAX_GAIN:.2f} "
+                 "over its baseline.")
+    return text.rstrip()
+
+
+def paired_countries(rows: Sequence[Mapping], comparisons: Sequence[str]) -> str:
+    """Per comparison, in how many countries its paired interval (all held-out pairs) lies above 0, below 0,
+    or includes it (`rows`: per-country records of `paired.paired_differences`, macro average excluded)."""
+    parts = []
+    for comparison in comparisons:
+        own = [r for r in rows if r["comparison"] == comparison and r["country"] != "macro average"]
+        above = sorted(r["country"] for r in own if r["ci_low"] > 0)
+        below = sorted(r["country"] for r in own if r["ci_high"] < 0)
+        words = [f"above 0 in {', '.join(above)}" if above else "", f"below 0 in {', '.join(below)}" if below else ""]
+        found = "; ".join(w for w in words if w)
+        parts.append(f"{comparison}: " + (f"{found}; " if found else "")
+                     + f"no difference found in {len(own) - len(above) - len(below)} of {len(own)} countries")
+    return "Per country (interval of the paired difference on all held-out pairs): " + ". ".join(parts) + "."
 
 
 def weight_bands(accuracy: Mapping[tuple[str, str], Sequence[float]], models: set[str]) -> str:

@@ -74,6 +74,11 @@ def answer_similarity(runs: Runs, arms: Sequence[str]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["seed", "country", "model", "questions", "similarity"])
 
 
+def similarity_over_seeds(similarity: pd.DataFrame) -> pd.DataFrame:
+    """`answer_similarity` per (country, model): mean and sd over run seeds (columns country, model, mean, std)."""
+    return similarity.groupby(["country", "model"]).similarity.agg(["mean", "std"]).reset_index()
+
+
 def edited_ratio(runs: Runs) -> pd.DataFrame:
     """Per study country, pooled over seeds: the share of training pairs the filter keeps, and of held-out
     pairs the global RM ranks wrongly."""
@@ -96,9 +101,11 @@ class CrossCountry:
 
 def cross_country(runs: Runs, arm: str) -> CrossCountry:
     """The cross-country matrices of `arm` (and the global RM's row), mean and sd over run seeds."""
-    matrices = [evaluation.cross_country_matrix(runs.test(s), {"global": evaluation.global_scores(runs.test(s))}
-                                                | {slug: runs.scores[(s, slug)][arm] for slug in runs.countries})
-                for s in runs.seeds]
+    matrices = []
+    for seed in runs.seeds:
+        test = runs.test(seed)
+        matrices.append(evaluation.cross_country_matrix(
+            test, {"global": evaluation.global_scores(test)} | {slug: runs.scores[(seed, slug)][arm] for slug in runs.countries}))
     stacked = pd.concat(matrices)
     matrix = stacked.groupby(level=0, sort=False).mean().dropna(axis=1, how="all")  # NaN: no test pairs
     names = list(runs.countries.values())
@@ -179,13 +186,19 @@ def label_control(conditions: dict[str, Runs], arms: Sequence[str]) -> pd.DataFr
     return pd.DataFrame(rows)
 
 
-def headline(summary: pd.DataFrame, accuracy: pd.DataFrame, arms: Sequence[str]) -> dict:
+def headline(summary: pd.DataFrame, accuracy: pd.DataFrame, arms: Sequence[str],
+             differences: pd.DataFrame | None = None) -> dict:
     """The few numbers an experiment table leads with: macro accuracy per model and test set (mean over run
-    seeds), and SCPO minus full fine-tuning on all held-out pairs, paired by seed (mean and per-seed values)."""
+    seeds), and SCPO minus full fine-tuning on all held-out pairs, paired by seed (mean and per-seed values;
+    with `differences` from `paired.paired_differences`, its macro interval)."""
     macro = summary[summary.country == "macro average"]
     out = {"accuracy": {test_set: {r.model: r.mean for r in rows.itertuples()} for test_set, rows in macro.groupby("test_set")}}
     if {"scpo", "full"} <= set(arms):
         per_seed = accuracy[accuracy.test_set == "all"].groupby(["seed", "model"]).accuracy.mean().unstack("model")
         difference = per_seed.scpo - per_seed.full
         out["scpo_minus_full"] = {"all": {"mean": float(difference.mean()), "per_seed": [float(d) for d in difference]}}
+        row = (differences.query("country == 'macro average' and test_set == 'all' and comparison == 'scpo - full'")
+               if differences is not None else ())
+        if len(row):
+            out["scpo_minus_full"]["all"] |= {"ci_low": float(row.ci_low.iloc[0]), "ci_high": float(row.ci_high.iloc[0])}
     return out

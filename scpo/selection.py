@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
+from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
 import torch
 from torch import Tensor
@@ -78,27 +80,66 @@ def inverse_weights(global_chosen: Tensor, global_rejected: Tensor) -> Tensor:
     return torch.exp(torch.clamp(global_rejected - global_chosen, min=0.0))
 
 
-# Every arm: (train on the filtered pairs only?, which weight column). The untouched global RM ("global")
-# is evaluated, never trained. Arms differ only in these two choices; every other setting is shared.
-ARMS: dict[str, tuple[bool, str | None]] = {
-    "full": (False, None),
-    "filter": (True, None),
-    "weight": (False, "weight"),
-    "scpo": (True, "weight"),
-    "inverse": (True, "inverse_weight"),
+@dataclass(frozen=True)
+class Arm:
+    """What one arm trains on: which of a country's training pairs, with which weights, and how the loss is
+    averaged. Arms differ only in these choices; every other setting is shared."""
+
+    pairs: str  # "all"; "kept" (the filter, F < tau); "random": a seeded random subset of all pairs, as many as kept
+    weights: str | None = None  # the weight column ("weight": SCPO's, "inverse_weight"); None: w = 1
+    normalisation: str = "batch"  # the loss divides by the batch size ("batch", as released) or by the sum of
+    #                               the batch's weights ("weights": a weighted mean, so weights do not shrink the step)
+
+    def __post_init__(self) -> None:
+        if self.pairs not in ARM_PAIRS or self.normalisation not in LOSS_NORMALISATIONS:
+            raise ValueError(f"arm pairs must be one of {ARM_PAIRS} and normalisation one of {LOSS_NORMALISATIONS}, "
+                             f"got {self.pairs!r}, {self.normalisation!r}")
+
+    def describe(self) -> str:
+        """One line for a model card: the arm's three choices."""
+        return f"pairs={self.pairs}, weights={self.weights or 'none'}, loss ÷ {self.normalisation}"
+
+
+ARM_PAIRS = ("all", "kept", "random")
+LOSS_NORMALISATIONS = ("batch", "weights")
+
+# Every arm. The untouched global RM ("global") is evaluated, never trained. `random` and `scpo_normalized` are
+# controls the study lacked: does *which* pairs the filter keeps matter, or only how many? Is weighting more
+# than a smaller step (SCPO's mean weight is below 1 and its loss divides by the batch size)?
+ARMS: dict[str, Arm] = {
+    "full": Arm("all"),
+    "filter": Arm("kept"),
+    "weight": Arm("all", "weight"),
+    "scpo": Arm("kept", "weight"),
+    "inverse": Arm("kept", "inverse_weight"),
+    "random": Arm("random"),
+    "scpo_normalized": Arm("kept", "weight", "weights"),
 }
 
 
-def arm_selection(arm: str, keep: Tensor, weight: Tensor, inverse_weight: Tensor) -> tuple[Tensor, Tensor]:
-    """(mask of the pairs `arm` trains on, their weights): the only place arms differ.
+def random_subset_mask(n: int, size: int, seed: int) -> Tensor:
+    """A boolean mask of exactly `size` of `n` items, drawn by one seeded permutation (numpy's PCG64, the same
+    on every platform)."""
+    if not 0 <= size <= n:
+        raise ValueError(f"a subset of {size} of {n} pairs is impossible")
+    mask = torch.zeros(n, dtype=torch.bool)
+    mask[torch.from_numpy(np.random.default_rng(seed).permutation(n)[:size])] = True
+    return mask
 
-    `keep` is the filter (disagreement_mask), `weight` the SCPO weights, `inverse_weight` the ablation's.
+
+def arm_selection(arm: str, keep: Tensor, weight: Tensor, inverse_weight: Tensor,
+                  seed: int = 0) -> tuple[Tensor, Tensor]:
+    """(mask of the pairs `arm` trains on, their weights): the only place arms differ in their pairs.
+    `keep` is the filter (disagreement_mask), `weight` the SCPO weights, `inverse_weight` the ablation's;
+    `seed` draws the `random` arm's subset (the run seed: each run its own subset, of the filter's size).
     """
     if arm not in ARMS:
         raise ValueError(f"unknown arm '{arm}'; arms: {', '.join(ARMS)}")
-    filtered, column = ARMS[arm]
-    mask = keep.bool() if filtered else torch.ones_like(keep, dtype=torch.bool)
-    weights = {"weight": weight, "inverse_weight": inverse_weight}.get(column, torch.ones_like(weight))
+    spec = ARMS[arm]
+    keep = keep.bool()
+    mask = {"all": lambda: torch.ones_like(keep), "kept": lambda: keep,
+            "random": lambda: random_subset_mask(len(keep), int(keep.sum()), seed)}[spec.pairs]()
+    weights = {"weight": weight, "inverse_weight": inverse_weight}.get(spec.weights, torch.ones_like(weight))
     return mask, weights[mask]
 
 

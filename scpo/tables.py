@@ -14,12 +14,11 @@ from scpo.gallery import mean_sd
 def results_page(summary: pd.DataFrame, similarity: pd.DataFrame, edited_ratio: pd.DataFrame, models: Sequence[str],
                  n_seeds: int, confidence: float) -> str:
     """`05_results.md`: accuracy per test set (mean ± sd over seeds with the bootstrap CI), ties per model,
-    GlobalOpinionQA's answer similarity (if any) and the edited ratios."""
+    GlobalOpinionQA's answer similarity (`results.similarity_over_seeds`; empty on PRISM) and the edited ratios."""
     test_sets = [t for t in evaluation.TEST_SETS if t in set(summary.test_set)]
     sections = [f"## Test set: {t}\n\n" + evaluation.summary_markdown(summary, t, models) for t in test_sets]
     if len(similarity):
-        table = similarity.groupby(["country", "model"]).similarity.agg(["mean", "std"]).reset_index()
-        cells = table.assign(cell=table["mean"].map("{:.3f}".format) + " ± " + table["std"].map("{:.3f}".format))
+        cells = similarity.assign(cell=similarity["mean"].map("{:.3f}".format) + " ± " + similarity["std"].map("{:.3f}".format))
         sections.append("## GlobalOpinionQA: 1 − Jensen–Shannon distance to the country's answer shares\n\n" + io.markdown_table(
             cells.pivot(index="country", columns="model", values="cell").reindex(columns=models).reset_index()))
     ties = summary.query("test_set == 'all' and country != 'macro average'").groupby("model").ties.sum().reindex(models)
@@ -31,29 +30,38 @@ def results_page(summary: pd.DataFrame, similarity: pd.DataFrame, edited_ratio: 
             + io.markdown_table(edited_ratio.rename_axis("country").reset_index()))
 
 
-def _reached(values: pd.Series) -> str:
-    """mean ± sd of a ratio, with how many seeds reached it where some did not."""
-    finite = np.isfinite(values)
-    return mean_sd(values, 2) + (f" (reached in {finite.sum()}/{len(values)} seeds)" if not finite.all() else "")
+BOUND_MARKS = {"=": "", "<=": "≤ ", ">=": "≥ "}
 
 
-def efficiency(per_seed: pd.DataFrame) -> pd.DataFrame:
-    """The data-efficiency table: per country, each arm's accuracy, every ratio (`EFFICIENCY_DEFINITIONS`)
-    and the gains per 1000 pairs, mean ± sd over seeds."""
-    table = per_seed.groupby("country").agg(
-        **{"full acc.": ("full_accuracy", mean_sd), "scpo acc.": ("scpo_accuracy", mean_sd)},
-        **{r: (r, _reached) for r in ("size_ratio", "pairs_ratio", "offered_ratio")},
-        **{"full gain / 1000 pairs": ("full_gain_per_1000_pairs", lambda v: mean_sd(v, 2, signed=True)),
-           "scpo gain / 1000 pairs": ("scpo_gain_per_1000_pairs", lambda v: mean_sd(v, 2, signed=True))})
-    ratios = (analysis.ratio_of_means(g.scpo_gain_per_1000_pairs, g.full_gain_per_1000_pairs)
-              for _, g in per_seed.groupby("country"))
-    table["gain_per_pair_ratio"] = [f"{r:.2f}" if np.isfinite(r) else "n/a (full gains nothing)" for r in ratios]
-    return table
+def bounded_ratio(value: float, bound: str) -> str:
+    """A censored ratio as a reader must see it (`analysis.ratio_bound`): '1.52', '≤ 1.52', '≥ 1.52',
+    'undetermined' or 'not reached' — never a bound passed off as a measurement."""
+    if bound in BOUND_MARKS:
+        return f"{BOUND_MARKS[bound]}{value:.2f}"
+    return bound
+
+
+def efficiency(mean_curves: pd.DataFrame) -> pd.DataFrame:
+    """The data-efficiency table (`analysis.efficiency_on_mean_curves`, one row per country): the ratio in
+    annotated (offered) pairs first, then in trained pairs, each marked where censored; the size ratio; each
+    arm's all-pairs accuracy and gain per 1000 pairs; the gain-per-pair ratio."""
+    rows = mean_curves.set_index("country")
+    return pd.DataFrame({
+        "offered_ratio": [bounded_ratio(r.offered_ratio, r.offered_ratio_bound) for r in rows.itertuples()],
+        "pairs_ratio": [bounded_ratio(r.pairs_ratio, r.pairs_ratio_bound) for r in rows.itertuples()],
+        "size_ratio": rows.size_ratio.map("{:.2f}".format),
+        "full acc.": rows.full_accuracy.map("{:.3f}".format), "scpo acc.": rows.scpo_accuracy.map("{:.3f}".format),
+        "full gain / 1000 pairs": rows.full_gain_per_1000_pairs.map("{:+.2f}".format),
+        "scpo gain / 1000 pairs": rows.scpo_gain_per_1000_pairs.map("{:+.2f}".format),
+        "gain_per_pair_ratio": [f"{v:.2f}" if np.isfinite(v) else "n/a (full gains nothing)"
+                                for v in rows.gain_per_pair_ratio],
+        "seeds": rows.seeds}, index=rows.index)
 
 
 def efficiency_page(table: pd.DataFrame) -> str:
-    """`08_data_efficiency.md`: the definitions, then the table."""
-    return ("# Data efficiency\n\nMean ± sd over run seeds; a ratio r reads as (r − 1) × 100 % more data-efficient.\n\n"
+    """`08_data_efficiency.md`: the definitions and how censored values are marked, then the table."""
+    return ("# Data efficiency\n\nOn each country's seed-mean learning curves; a ratio r reads as (r − 1) × 100 % "
+            "more data-efficient. " + analysis.CENSORING + "\n\n"
             + "\n".join(f"- `{k}`: {v}" for k, v in analysis.EFFICIENCY_DEFINITIONS.items()) + "\n\n"
             + io.markdown_table(table.reset_index()))
 

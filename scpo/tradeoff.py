@@ -1,11 +1,14 @@
-"""One point of the tau x beta grid (the study's Figure 3): SCPO retrained with that tau and beta.
+"""The points of the tau x beta grid (the study's Figure 3): SCPO retrained with each tau and beta.
 
-`python -m scpo.tradeoff --tau T --beta B --out FILE` is the `tradeoff@<tau>-<beta>` stage: for every
-country of `tradeoff.countries` and every run seed it recomputes the filter and the weights from the
-global RM's rewards (stage 02's scores of stage 01's pairs: not stage 03's filter, so changing
-filtering.tau or weighting.beta does not re-run the grid) with T and B, trains through `train.configured_arm` with the
-training settings of every other arm, and writes the country's accuracy on its disagreement pairs
-("true-country", the x axis) and on all its pairs ("all-country", the y axis). DVC caches each point.
+`python -m scpo.tradeoff --tau T --out-dir DIR` is the `tradeoff@<tau>` stage: for every beta of `tradeoff.betas`,
+every country of `tradeoff.countries` and every run seed it recomputes the filter and the weights from the global
+RM's rewards (stage 02's scores of stage 01's pairs: not stage 03's filter, so changing filtering.tau or
+weighting.beta does not re-run the grid) with T and the beta, trains through `train.configured_arm` with the
+training settings of every other arm, and writes one file per point, `DIR/tau<T>-beta<B>.json`: the country's
+accuracy on its disagreement pairs ("true-country", the x axis) and on all its pairs ("all-country", the y axis).
+One process runs a tau's betas, so the interpreter's start and imports (about 4.5 s here, as long as two runs)
+are paid once per tau, not once per point, and hands all of its runs to `train.run_calls` (at most
+`launch.max_concurrent` at once); DVC caches each tau's points together.
 """
 
 from __future__ import annotations
@@ -14,7 +17,8 @@ import argparse
 import itertools
 import math
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -28,34 +32,60 @@ def beta_label(beta: float) -> str | float:
     return beta if math.isfinite(beta) else "inf"
 
 
-def run_point(cfg: dict[str, Any], tau: float, beta: float) -> list[dict[str, Any]]:
-    """One row per (country, run seed): the training pairs kept and the test accuracies of SCPO at (tau, beta)."""
-    rows = []
+def point_inputs(seeds: Sequence[int]) -> dict[int, tuple[pd.DataFrame, pd.DataFrame]]:
+    """Per run seed, what every point reads: stage 01's pairs with stage 02's global rewards, and the held-out texts."""
+    inputs = {}
+    for seed in seeds:
+        scores = artifacts.read("utterance_scores", seed=seed).set_index("utterance_id").global_score
+        inputs[seed] = (selection.with_global_rewards(artifacts.read("pairs", seed=seed), scores),
+                        train.held_out_texts(seed))
+    return inputs
+
+
+def point_calls(cfg: dict[str, Any], tau: float, beta: float,
+                inputs: dict[int, tuple[pd.DataFrame, pd.DataFrame]]) -> list[tuple[dict[str, Any], Callable[[], train.RunResult]]]:
+    """Per (run seed, country) of the point (tau, beta): the row's key (country, seed) and the run, a call
+    for `train.run_calls`; an error where the filter keeps none of a country's training pairs."""
+    calls = []
     for seed in cfg["seeds"]:
-        pairs = artifacts.read("pairs", seed=seed)
-        scores = artifacts.read("utterance_scores", seed=seed)
-        pairs = selection.filter_and_weight(
-            selection.with_global_rewards(pairs, scores.set_index("utterance_id").global_score), tau, beta)
-        test_texts = train.held_out_texts(seed)
+        pairs, test_texts = inputs[seed]
+        pairs = selection.filter_and_weight(pairs, tau, beta)
         for slug in cfg["tradeoff"].countries:
             name = cfg["countries"][slug]
-            kept = int(pairs[(pairs.country == name) & (pairs.split == "train")].keep.sum())
-            if kept == 0:
+            if not pairs[(pairs.country == name) & (pairs.split == "train")].keep.any():
                 raise config.ConfigError(f"params: tradeoff point tau = {tau}, beta = {beta} keeps none of "
                                          f"{name}'s training pairs; drop this tau from tradeoff.taus")
-            run = train.configured_arm(cfg, slug, seed, "scpo", pairs, train.country_test_texts(pairs, test_texts, name),
-                                       None, paths.artifact_dir("checkpoints", "tradeoff", slug))
-            rows.append({"country": name, "seed": seed, "train_pairs": run.train_pairs,
-                         "country_train_pairs": run.country_train_pairs,
-                         "mean_train_weight": run.mean_train_weight} | run.test)
+            calls.append(({"country": name, "seed": seed},
+                          partial(train.configured_arm, cfg, slug, seed, "scpo", pairs,
+                                  train.country_test_texts(pairs, test_texts, name), None,
+                                  paths.artifact_dir("checkpoints", "tradeoff", slug) / f"tau{tau}-beta{beta}")))
+    return calls
+
+
+def point_row(key: dict[str, Any], run: train.RunResult) -> dict[str, Any]:
+    """A grid point's row of one (country, seed): the training pairs kept and the test accuracies."""
+    return key | {"train_pairs": run.train_pairs, "country_train_pairs": run.country_train_pairs,
+                  "mean_train_weight": run.mean_train_weight} | run.test
+
+
+def run_point(cfg: dict[str, Any], tau: float, beta: float, inputs: dict[int, tuple[pd.DataFrame, pd.DataFrame]],
+              seconds: list[dict[str, float]] | None = None) -> list[dict[str, Any]]:
+    """One row per (country, run seed) of SCPO at (tau, beta), from `point_inputs`, its runs one after another in
+    this process. Each run's wall time per phase is appended to `seconds` if given (`scpo.run_profile`)."""
+    rows = []
+    for key, run_call in point_calls(cfg, tau, beta, inputs):
+        run = run_call()
+        if seconds is not None:
+            seconds.append(run.seconds)
+        rows.append(point_row(key, run))
     return rows
 
 
 def grid_runs(folder: Path, grid: Any, names: set[str], seeds: Sequence[int]) -> pd.DataFrame:
-    """Every run of the grid's points written in `folder` (`tradeoff@*` stages), restricted to `grid`'s taus and
+    """Every run of the grid's points written under `folder` (`tradeoff@*` stages), restricted to `grid`'s taus and
     betas (the folder may hold old points), the countries `names` and `seeds`; an error names missing points."""
     rows = []
-    for path in sorted(folder.glob("*.json")):
+    for path in sorted(folder.rglob("*.json")):
         point = io.read_json(path)
         if float(point["tau"]) in grid.taus and float(point["beta"]) in grid.betas:
             rows += [{"tau": float(point["tau"]), "beta": float(point["beta"])} | run for run in point["runs"]]
@@ -79,19 +109,28 @@ def grid_points(runs: pd.DataFrame) -> pd.DataFrame:
         y_mean=("accuracy_all", "mean"), y_sd=("accuracy_all", "std"), train_pairs=("train_pairs", "mean"))
 
 
+def point_path(folder: Path, tau: float, beta: float) -> Path:
+    """The file of point (tau, beta) in a tau's folder."""
+    return folder / f"tau{tau}-beta{beta}.json"
+
+
 def main(argv: list[str] | None = None) -> int:
-    """`python -m scpo.tradeoff`: one grid point of the trade-off (a `tradeoff@<tau>-<beta>` stage)."""
+    """`python -m scpo.tradeoff`: every point of one tau of the trade-off (a `tradeoff@<tau>` stage)."""
     parser = argparse.ArgumentParser(prog="python -m scpo.tradeoff", description=main.__doc__)
     parser.add_argument("--params", type=Path, default=Path("params.yaml"))
     parser.add_argument("--tau", type=float, required=True)
-    parser.add_argument("--beta", type=float, required=True)
-    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--out-dir", type=Path, required=True)
     args = parser.parse_args(argv)
     cfg = config.load_stage("tradeoff", paths.run_root() / args.params)
-    if not 0.0 < args.tau <= 1.0 or not args.beta > 0.0:
-        raise config.ConfigError(f"--tau {args.tau} --beta {args.beta}: need 0 < tau <= 1 and beta > 0")
-    rows = run_point(cfg, args.tau, args.beta)
-    io.write_json({"tau": args.tau, "beta": beta_label(args.beta), "runs": rows}, paths.run_root() / args.out)
+    if not 0.0 < args.tau <= 1.0:
+        raise config.ConfigError(f"--tau {args.tau}: need 0 < tau <= 1")
+    inputs = point_inputs(cfg["seeds"])
+    calls = [(beta, key, run) for beta in cfg["tradeoff"].betas for key, run in point_calls(cfg, args.tau, beta, inputs)]
+    results = train.run_calls([run for _, _, run in calls], cfg["launch"])  # every point's runs, then write
+    for beta in cfg["tradeoff"].betas:
+        rows = [point_row(key, result) for (b, key, _), result in zip(calls, results) if b == beta]
+        io.write_json({"tau": args.tau, "beta": beta_label(beta), "runs": rows},
+                      point_path(paths.run_root() / args.out_dir, args.tau, beta))
     return 0
 
 

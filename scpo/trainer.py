@@ -12,6 +12,7 @@ import json
 import os
 import shutil
 import tempfile
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,7 +21,7 @@ from typing import Any
 import datasets
 import numpy as np
 import torch
-from transformers import PreTrainedModel, PreTrainedTokenizerBase, Trainer
+from transformers import PreTrainedModel, PreTrainedTokenizerBase, Trainer, TrainerCallback
 from transformers.trainer_pt_utils import LengthGroupedSampler, get_length_grouped_indices
 from trl import RewardConfig, RewardTrainer
 from trl.trainer.reward_trainer import DataCollatorForPreference
@@ -28,6 +29,7 @@ from trl.trainer.utils import pad
 
 from scpo.config import TrainingConfig
 from scpo.loss import weighted_bt_loss
+from scpo.phases import Phases, TrainLoopTimer
 from scpo.scoring import encode
 
 
@@ -63,8 +65,29 @@ class SeededLengthGroupedSampler(LengthGroupedSampler):
         return iter(get_length_grouped_indices(self.lengths, self.batch_size, generator=generator))
 
 
+class NoFinalCheckpoint(TrainerCallback):
+    """No checkpoint at the last step (the Trainer writes one whatever `save_steps` says, and one at a multiple of
+    `save_steps`): every caller saves the finished model itself right after (`save_model`) and deletes the
+    checkpoints, so it would only be written and removed. The checkpoints before it, which an interrupted run
+    resumes from, are untouched; a run killed between its last step and its save resumes from the one before."""
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if state.global_step >= state.max_steps:
+            control.should_save = False
+        return control
+
+
 class WeightedRewardTrainer(RewardTrainer):
-    """RewardTrainer whose loss is `weighted_bt_loss`; logs batch accuracy and mean weight."""
+    """RewardTrainer whose loss is `weighted_bt_loss`; logs batch accuracy, mean weight and the unweighted BT loss
+    (`bt_loss`), and the seconds its checkpoints took (`checkpoint_seconds`: where a run's time goes, `scpo.phases`)."""
+
+    checkpoint_seconds = 0.0
+    loss_normalisation = "batch"  # `weighted_bt_loss`'s: set per arm by `reward_trainer` (selection.Arm)
+
+    def _save_checkpoint(self, model, trial):
+        start = time.perf_counter()
+        super()._save_checkpoint(model, trial)
+        self.checkpoint_seconds += time.perf_counter() - start
 
     def _get_train_sampler(self, train_dataset=None):
         dataset = self.train_dataset if train_dataset is None else train_dataset
@@ -86,11 +109,13 @@ class WeightedRewardTrainer(RewardTrainer):
         outputs = model(**{name: inputs[name] for name in ("input_ids", "attention_mask", "token_type_ids")
                            if name in inputs})
         chosen, rejected = outputs.logits.squeeze(-1).chunk(2)
-        loss = weighted_bt_loss(chosen, rejected, weight)
+        loss = weighted_bt_loss(chosen, rejected, weight, self.loss_normalisation)
         mode = "train" if model.training else "eval"
         with torch.no_grad():  # per-batch diagnostics only; accuracy is computed from saved scores
             self._metrics[mode]["accuracy"].append((chosen > rejected).float().mean().item())
             self._metrics[mode]["mean_weight"].append(weight.mean().item())
+            # the plain Bradley-Terry loss: the same quantity for every arm, so training curves compare across arms
+            self._metrics[mode]["bt_loss"].append(weighted_bt_loss(chosen, rejected).item())
         return (loss, outputs) if return_outputs else loss
 
 
@@ -149,9 +174,10 @@ def shared_arguments(args: RewardConfig) -> dict[str, Any]:
 
 
 def run_fingerprint(args: RewardConfig, dataset: datasets.Dataset, base_model: str,
-                    lora: dict[str, Any] | None = None) -> str:
+                    lora: dict[str, Any] | None = None, loss_normalisation: str = "batch") -> str:
     """A hash of everything a run's result depends on: resuming is only safe from the same fingerprint."""
     payload = json.dumps({"args": shared_arguments(args), "model": base_model, **({"lora": lora} if lora else {}),
+                          **({"loss_normalisation": loss_normalisation} if loss_normalisation != "batch" else {}),
                           "data": [dataset["chosen_ids"], dataset["rejected_ids"], dataset["weight"]]},
                          sort_keys=True, default=str)
     return hashlib.sha256(payload.encode()).hexdigest()[:16]
@@ -159,7 +185,7 @@ def run_fingerprint(args: RewardConfig, dataset: datasets.Dataset, base_model: s
 
 def reward_trainer(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, dataset: datasets.Dataset,
                    args: RewardConfig, callbacks: list | None = None,
-                   lora: dict[str, Any] | None = None) -> WeightedRewardTrainer:
+                   lora: dict[str, Any] | None = None, loss_normalisation: str = "batch") -> WeightedRewardTrainer:
     """The trainer every fine-tune uses (also what `scpo.bench` measures): one forward pass over the
     batch's chosen and rejected sequences, dynamic padding, the weighted loss. With `lora`
     (`TrainingConfig.lora()`), TRL wraps the model in peft LoRA adapters; the reward head stays fully
@@ -173,9 +199,10 @@ def reward_trainer(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, d
         peft_config = LoraConfig(task_type=TaskType.SEQ_CLS, **lora)
     trainer = WeightedRewardTrainer(
         model=model, args=args, train_dataset=dataset, processing_class=tokenizer,
-        data_collator=WeightedPreferenceCollator(pad_token_id=tokenizer.pad_token_id), callbacks=callbacks,
-        peft_config=peft_config,
+        data_collator=WeightedPreferenceCollator(pad_token_id=tokenizer.pad_token_id),
+        callbacks=[NoFinalCheckpoint(), *(callbacks or [])], peft_config=peft_config,
     )
+    trainer.loss_normalisation = loss_normalisation
     if lora is not None:
         upcast_trainable(trainer.model)
     return trainer
@@ -197,17 +224,25 @@ def upcast_trainable(model: torch.nn.Module) -> None:
 
 
 def train_reward_model(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, dataset: datasets.Dataset,
-                       args: RewardConfig, callbacks: list | None = None,
-                       lora: dict[str, Any] | None = None) -> WeightedRewardTrainer:
+                       args: RewardConfig, callbacks: list | None = None, lora: dict[str, Any] | None = None,
+                       phases: Phases | None = None, loss_normalisation: str = "batch") -> WeightedRewardTrainer:
     """Fine-tune `model` in place on weighted pairs, resuming from the last checkpoint in `args.output_dir`.
 
     Returns the trainer; its `state.log_history` holds the training curve, its `resumed_from_step` the
-    checkpoint step it resumed from (None for a fresh start).
+    checkpoint step it resumed from (None for a fresh start). `phases` gets the wall time of the trainer's
+    set-up, of `train()`'s own set-up, of the training steps and of checkpointing.
     """
-    trainer = reward_trainer(model, tokenizer, dataset, args, callbacks, lora)
-    resume = last_complete_checkpoint(Path(args.output_dir))
-    trainer.resumed_from_step = int(resume.name.split("-")[1]) if resume else None
+    phases = phases if phases is not None else Phases()
+    loop = TrainLoopTimer()
+    with phases("trainer set-up"):
+        trainer = reward_trainer(model, tokenizer, dataset, args, [*(callbacks or []), loop], lora, loss_normalisation)
+        resume = last_complete_checkpoint(Path(args.output_dir))
+        trainer.resumed_from_step = int(resume.name.split("-")[1]) if resume else None
+    start = time.perf_counter()
     trainer.train(resume_from_checkpoint=str(resume) if resume else None)
+    phases.add("train() set-up", time.perf_counter() - start - loop.loop_seconds())
+    phases.add("training steps", loop.loop_seconds() - trainer.checkpoint_seconds)
+    phases.add("checkpointing", trainer.checkpoint_seconds)
     return trainer
 
 
@@ -250,10 +285,13 @@ def save_model(trainer: Trainer, folder: Path) -> Path:
 
 def release(trainer: Trainer) -> None:
     """Drop the trainer's model and optimiser and free accelerator memory, so that a GPU has room to load
-    the saved model for scoring (its arguments, state and log stay)."""
+    the saved model for scoring (its arguments, state and log stay). The collection is cheap once the process's
+    imports are frozen out of the collector's sight (`scpo.train` does so)."""
     trainer.accelerator.free_memory()
     trainer.model = trainer.model_wrapped = None
     trainer.optimizer = trainer.lr_scheduler = None
+    handler = trainer.callback_handler  # holds its own references to all three
+    handler.model = handler.optimizer = handler.lr_scheduler = None
     gc.collect()
     if torch.cuda.is_available():
         torch.cuda.empty_cache()

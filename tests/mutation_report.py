@@ -34,6 +34,9 @@ RUN_TIME = Path("mutants/mutation-run-time.json")  # written by tests/mutation_r
 # mutant name -> (its mutated line, why it behaves identically). The line guards against mutmut renumbering
 # after a source change: a name whose mutated line is no longer this one is reported "not killed".
 EQUIVALENT: dict[str, tuple[str, str]] = {
+    'scpo.trainer.x_release__mutmut_4': (
+        'handler.model = handler.optimizer = handler.lr_scheduler = ""',
+        'any value that is not the model drops the reference: "" frees the model and optimiser as None does'),
     'scpo.evaluation.x_accuracy_report__mutmut_27': (
         'report[f"accuracy_{name}"] = float(correct.mean()) if len(correct) else float("NAN")',
         'float() reads "NAN" as "nan": the same NaN'),

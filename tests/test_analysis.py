@@ -67,6 +67,31 @@ def test_efficiency_summary_gives_every_reading():
     assert set(analysis.EFFICIENCY_DEFINITIONS) <= set(summary)
 
 
+def test_a_crossing_at_the_smallest_subset_is_a_bound_and_the_ratio_says_which_way():
+    curves = curve([("full", 0.25, 100, 100, 0.66), ("full", 1.0, 400, 400, 0.65),
+                    ("scpo", 0.25, 100, 50, 0.60), ("scpo", 1.0, 400, 200, 0.70)])
+    summary = analysis.efficiency_summary(curves, global_accuracy=0.5)
+    assert summary["full_pairs_status"] == "at most" and summary["scpo_pairs_status"] == "exact"
+    assert summary["pairs_ratio_bound"] == "<=" and summary["offered_ratio_bound"] == "<="
+    assert analysis.ratio_bound("exact", "at most") == ">=" and analysis.ratio_bound("at most", "at most") == "undetermined"
+    assert analysis.ratio_bound("exact", "not reached") == "not reached"
+    assert analysis.crossing_status([1, 2], [0.1, 0.2], 0.3) == "not reached"
+
+
+def test_efficiency_on_mean_curves_averages_the_seeds_before_the_crossing():
+    """Seed 0 crosses at 0.25, seed 1 never before 1.0: the mean curve crosses once, between the two sizes."""
+    rows = []
+    for seed, low in ((0, 0.66), (1, 0.50)):
+        rows += [("Chile", seed, "full", 0.25, 100, 100, 0.60), ("Chile", seed, "full", 1.0, 400, 400, 0.64),
+                 ("Chile", seed, "scpo", 0.25, 100, 50, low), ("Chile", seed, "scpo", 1.0, 400, 200, 0.70)]
+    curves = pd.DataFrame(rows, columns=["country", "seed", "arm", "fraction", "offered", "trained", "accuracy_all"])
+    table = analysis.efficiency_on_mean_curves(curves, pd.DataFrame({"country": ["Chile"] * 2, "seed": [0, 1],
+                                                                    "accuracy_all": [0.5, 0.5]}))
+    row = table.iloc[0]
+    assert row.seeds == 2 and row.scpo_pairs_status == "exact" and row.pairs_ratio_bound == "="
+    assert row.scpo_pairs_to_target == pytest.approx(50 * 4 ** ((0.64 - 0.58) / (0.70 - 0.58)))
+
+
 def test_efficiency_summary_says_nan_when_scpo_never_reaches_full_and_needs_the_whole_set():
     curves = curve([("full", 0.5, 200, 200, 0.6), ("full", 1.0, 400, 400, 0.7),
                     ("scpo", 0.5, 200, 100, 0.6), ("scpo", 1.0, 400, 200, 0.65)])
@@ -174,3 +199,18 @@ def test_mean_sd_and_the_gallery_page():
 def test_ratio_of_means_is_undefined_without_a_positive_denominator():
     assert analysis.ratio_of_means([2.0, 4.0], [1.0, 2.0]) == 2.0
     assert math.isnan(analysis.ratio_of_means([1.0, 2.0], [0.001, -0.001]))  # not a ratio in the thousands
+
+
+def grid_rows(scores_by_point):
+    """tradeoff.grid_runs-shaped rows, one country, x = y = the given per-seed accuracies."""
+    return pd.DataFrame([{"tau": tau, "beta": beta, "country": "Chile", "seed": seed, "accuracy_disagreement": acc,
+                          "accuracy_all": acc} for (tau, beta), accs in scores_by_point.items()
+                         for seed, acc in enumerate(accs)])
+
+
+def test_the_best_grid_point_is_told_apart_only_from_points_below_it_in_every_seed():
+    runs = grid_rows({(0.7, 1.1): [0.60, 0.62, 0.61], (1.0, math.inf): [0.40, 0.41, 0.42],  # below in every seed
+                      (0.5, 1.1): [0.61, 0.58, 0.62], (0.9, 2.0): [0.0, 0.7, 0.7]})  # crosses it; a log 0
+    rng = np.random.default_rng(0)
+    assert analysis.points_like_the_best(runs, (0.7, 1.1), 0.95, 2000, rng) == (2, 3)
+    assert analysis.points_like_the_best(runs[runs.seed == 0], (0.7, 1.1), 0.95, 100, rng) is None  # one seed

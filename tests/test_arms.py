@@ -23,11 +23,28 @@ INVERSE = torch.tensor([2.0, 1.0, 5.0, 1.0], dtype=torch.float64)
     ("weight", [0, 1, 2, 3], [0.5, 1.0, 0.2, 1.0]),
     ("scpo", [0, 2], [0.5, 0.2]),
     ("inverse", [0, 2], [2.0, 5.0]),
+    ("scpo_normalized", [0, 2], [0.5, 0.2]),
 ])
 def test_each_arm_selects_its_pairs_and_weights(arm, rows, weights):
     mask, w = selection.arm_selection(arm, KEEP, WEIGHT, INVERSE)
     assert torch.nonzero(mask).flatten().tolist() == rows
     assert w.tolist() == weights
+
+
+def test_the_random_arm_trains_on_as_many_pairs_as_the_filter_keeps_with_unit_weights():
+    keep = torch.tensor([True, False] * 50)
+    masks = [selection.arm_selection("random", keep, torch.full((100,), 0.3), torch.ones(100), seed)[0] for seed in (0, 0, 1)]
+    assert all(int(m.sum()) == 50 for m in masks)
+    assert torch.equal(masks[0], masks[1]) and not torch.equal(masks[0], masks[2])  # seeded: one subset per run seed
+    assert not torch.equal(masks[0], keep)  # not the filter's pairs
+    assert selection.arm_selection("random", keep, torch.full((100,), 0.3), torch.ones(100), 0)[1].eq(1.0).all()
+
+
+def test_only_scpo_normalized_averages_its_loss_over_the_weights():
+    assert {name for name, arm in selection.ARMS.items() if arm.normalisation == "weights"} == {"scpo_normalized"}
+    assert selection.ARMS["scpo_normalized"].pairs == "kept" and selection.ARMS["scpo_normalized"].weights == "weight"
+    with pytest.raises(ValueError, match="normalisation"):
+        selection.Arm("kept", None, "sum")
 
 
 def test_unknown_arm_is_named():
@@ -143,7 +160,7 @@ def test_profile_command_applies_overrides_in_order(tmp_path, capsys):
 
 def test_a_new_arm_is_one_line_of_arms_and_one_entry_of_params(monkeypatch, tmp_path):
     """docs/extending.md: an arm that reuses the existing columns touches `selection.ARMS` and `params.yaml` only."""
-    monkeypatch.setitem(selection.ARMS, "weight_only_kept_inverse", (False, "inverse_weight"))
+    monkeypatch.setitem(selection.ARMS, "weight_only_kept_inverse", selection.Arm("all", "inverse_weight"))
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
     params["arms"] = [*params["arms"], "weight_only_kept_inverse"]
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))

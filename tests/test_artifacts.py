@@ -44,11 +44,12 @@ def test_no_notebook_or_module_spells_an_artifact_file_name():
 def test_path_fills_the_fields_under_the_run_root_and_read_returns_what_was_written(tmp_path, monkeypatch):
     monkeypatch.setenv(RUN_ROOT_ENV, str(tmp_path))
     location = artifacts.path("test_scores", country="chile", seed=2)
-    assert location == tmp_path / "artifacts/04_training/chile/seed2/test_scores.parquet" and location.parent.is_dir()
+    assert location == tmp_path / "artifacts/04_training/chile/seed2/test_scores.parquet"
+    assert not (tmp_path / "artifacts").exists()  # asking where an artifact lies creates nothing
+    assert not artifacts.exists("answer_shares", seed=2) and not (tmp_path / "artifacts").exists()
     artifacts.write_model_scores({"scpo": pd.Series([0.5, -1.0], index=["u1", "u2"])}, "test_scores", "chile", 2)
     scores = artifacts.model_scores("test_scores", "chile", 2)
     assert scores.scpo.to_dict() == {"u1": 0.5, "u2": -1.0} and scores.index.name == "utterance_id"
-    assert not artifacts.exists("answer_shares", seed=2)
 
 
 def test_a_missing_field_is_named():

@@ -32,6 +32,19 @@ def test_unit_weights_equal_unweighted_equal_plain_bradley_terry():
     assert unweighted.item() == pytest.approx(reference(CHOSEN, REJECTED), rel=1e-6)
 
 
+def test_normalising_by_the_weights_is_a_weighted_mean_and_scale_free():
+    weight = torch.tensor([0.5, 1.0, 0.2, 0.25, 0.9, 0.1])
+    chosen, rejected = torch.tensor(CHOSEN), torch.tensor(REJECTED)
+    by_weights = weighted_bt_loss(chosen, rejected, weight, "weights")
+    per_batch = weighted_bt_loss(chosen, rejected, weight)
+    assert by_weights.item() == pytest.approx(per_batch.item() * len(CHOSEN) / weight.sum().item(), rel=1e-6)
+    assert by_weights.item() == pytest.approx(weighted_bt_loss(chosen, rejected, 0.1 * weight, "weights").item(), rel=1e-6)
+    assert weighted_bt_loss(chosen, rejected, torch.ones(6), "weights").item() == pytest.approx(
+        weighted_bt_loss(chosen, rejected).item(), rel=1e-6)  # unit weights: the two normalisations agree
+    with pytest.raises(ValueError, match="normalisation must be 'batch' or 'weights'"):
+        weighted_bt_loss(chosen, rejected, weight, "sum")
+
+
 def test_weighted_loss_matches_reference():
     weight = [0.5, 1.0, 0.0, 0.25, 0.9, 0.1]
     loss = weighted_bt_loss(torch.tensor(CHOSEN), torch.tensor(REJECTED), torch.tensor(weight))

@@ -14,6 +14,7 @@ import torch
 
 from scpo import config, models, scoring, train
 from scpo.paths import ROOT
+from scpo.phases import RUN_PHASES
 from scpo.trainer import WeightedPreferenceCollator, preference_dataset
 
 PARAMS = config.read_params(ROOT / "params.yaml")
@@ -204,6 +205,8 @@ def test_reported_scores_are_the_saved_models_scores(standins, tmp_path, case):
     assert np.abs(scores.to_numpy() - before).max() > 1e-4, "training changed nothing: the check would be empty"
     card = (tmp_path / "model/README.md").read_text()
     assert result.train_pairs == 16 and "## Held-out pairwise accuracy" in card and "- **tau**: 0.7" in card
+    assert set(result.seconds) == set(RUN_PHASES) and all(v >= 0 for v in result.seconds.values())
+    assert "seconds" not in result.summary()  # wall times never enter the metrics
     assert not (tmp_path / "checkpoints").exists() or not list((tmp_path / "checkpoints").glob("*/checkpoint-*"))
     if "lora_r" in switches:
         adapter = json.loads((tmp_path / "model/adapter_config.json").read_text())

@@ -31,7 +31,13 @@ def notebook_source(notebook):
 def test_every_notebook_has_a_stage_named_after_it():
     notebooks = {p.stem for p in (ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb")}
     assert notebooks == set(NOTEBOOK_STAGES.values())
-    assert set(DVC) == set(NOTEBOOK_STAGES) | set(MODULE_STAGES) | {"notebook_sources"}
+    assert set(DVC) == set(NOTEBOOK_STAGES) | set(MODULE_STAGES) | {"notebook_sources", "timings"}
+
+
+def test_the_pipeline_tests_know_which_stages_run_on_every_repro():
+    from pipeline import ALWAYS_RUN
+
+    assert {name for name in DVC if stage_body(name).get("always_changed")} == ALWAYS_RUN
 
 
 @pytest.mark.parametrize("stage,notebook", NOTEBOOK_STAGES.items())
@@ -93,7 +99,7 @@ def test_every_imported_scpo_module_is_a_dependency(stage, notebook):
 
 @pytest.mark.parametrize("stage,module", MODULE_STAGES.items())
 def test_module_stages_declare_their_params_and_every_imported_module(stage, module):
-    body = DVC[stage]
+    body = stage_body(stage)
     assert f"python -m scpo.{module} --params params.yaml" in body["cmd"]
     assert tuple(body["params"]) == STAGE_PARAMS[stage]
     assert f'config.load_stage("{stage}"' in (ROOT / "scpo" / f"{module}.py").read_text()
@@ -102,13 +108,14 @@ def test_module_stages_declare_their_params_and_every_imported_module(stage, mod
     assert not missing, f"{stage}: add {sorted(missing)} to deps"
 
 
-def test_the_grid_stage_runs_every_point_of_params():
-    assert DVC["tradeoff"]["matrix"] == {"tau": "${tradeoff.taus}", "beta": "${tradeoff.betas}"}
-    assert "--tau ${item.tau} --beta ${item.beta}" in DVC["tradeoff"]["cmd"]
+def test_the_grid_stage_runs_every_tau_of_params_each_with_every_beta():
+    assert DVC["tradeoff"]["foreach"] == "${tradeoff.taus}"
+    assert "--tau ${item} --out-dir artifacts/tradeoff/tau${item}" in stage_body("tradeoff")["cmd"]
+    assert "tradeoff.betas" in stage_body("tradeoff")["params"]
 
 
 def test_canonical_stage_covers_every_notebook():
-    outs = DVC["notebook_sources"]["outs"]
+    outs = [out for out in DVC["notebook_sources"]["outs"] if isinstance(out, str)]
     assert sorted(outs) == [f"artifacts/00_notebooks/{n}.ipynb" for n in sorted(NOTEBOOK_STAGES.values())]
 
 
@@ -119,3 +126,27 @@ def test_repo_params_load_for_every_stage():
 
 def test_dvc_analytics_disabled():
     assert "analytics = false" in (ROOT / ".dvc" / "config").read_text()
+
+
+def stage_name(name):
+    """The DVC name of one instance of stage `name`, as its command spells it (`data@${item}`, `training@${key}`)."""
+    stage = DVC[name]
+    if "foreach" in stage and "countries" in stage["foreach"]:
+        return f"{name}@${{key}}"
+    return f"{name}@${{item}}" if "foreach" in stage else name
+
+
+@pytest.mark.parametrize("name", [n for n in DVC if n != "timings"])
+def test_every_stage_records_its_wall_time_under_its_own_name(name):
+    body, instance = stage_body(name), stage_name(name)
+    assert f"python -m scpo.timings run {instance} -- " in body["cmd"]
+    timing_outs = [next(iter(out)) for out in body["outs"] if isinstance(out, dict) and "timings" in next(iter(out))]
+    assert timing_outs == [f"reports/timings/{instance}.json"]
+    assert next(iter(body["outs"][-1].values())) == {"cache": False}  # git-tracked, beside the metrics
+
+
+def test_the_timings_stage_gathers_every_record_and_depends_on_what_it_imports():
+    body = DVC["timings"]
+    assert body["cmd"] == "python -m scpo.timings --out reports/timings.json"
+    imported = imported_modules((ROOT / "scpo" / "timings.py").read_text()) | {"timings"}
+    assert set(body["deps"]) == {"reports/timings"} | {f"scpo/{m}.py" for m in imported}

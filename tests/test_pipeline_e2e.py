@@ -4,7 +4,6 @@ import json
 import os
 import re
 import shutil
-import signal
 import subprocess
 import sys
 import time
@@ -26,13 +25,13 @@ def run(args, cwd, env):
 
 
 def ran(output):
-    """The stages a repro ran, but the model-source check, which runs every time (always_changed) and re-runs
-    nothing after it unless a model changed."""
-    return pipeline.stages_run(output) - {"model_source"}
+    """The stages a repro ran, but the two that run every time (always_changed): the model-source check, which
+    re-runs nothing after it unless a model changed, and the gathering of the stages' wall times."""
+    return pipeline.stages_run(output) - pipeline.ALWAYS_RUN
 
 
 TOKEN = "hf_scpoTestTokenNeverWritten0123456789"
-GRID = {"tradeoff@0.7-1.1", "tradeoff@0.7-inf", "tradeoff@1.0-1.1", "tradeoff@1.0-inf"}  # tests/tiny_profile.yaml
+GRID = {"tradeoff@0.7", "tradeoff@1.0"}  # tests/tiny_profile.yaml: taus 0.7 and 1.0, each with betas 1.1 and inf
 AFTER_TRAINING = {"bias_analysis", "data_efficiency@chile", "shuffled_labels@chile", "figures"}  # a fake hub token in the environment of every run
 
 
@@ -67,13 +66,18 @@ def test_every_stage_runs_and_writes_its_outputs(project):
     assert ran(first) == {"notebook_sources", "data@0", "data@1", "global_scoring@0", "global_scoring@1",
                           "filter_weight@0", "filter_weight@1", "training@chile", "bias_analysis",
                           "data_efficiency@chile", "shuffled_labels@chile", "figures", *GRID}
+    assert "Running stage 'timings'" in first
+    timings = json.loads((root / "reports/timings.json").read_text())  # every stage's wall time, from one file
+    assert timings["not_recorded"] == [] and set(timings["stages"]) == ran(first) | {"model_source"}
+    assert timings["total_seconds"] == pytest.approx(sum(timings["groups"].values()), abs=0.01)
+    assert set(timings["groups"]) == {name.split("@")[0] for name in timings["stages"]}
     for seed in (0, 1):
-        for arm in ("full", "filter", "weight", "scpo", "inverse"):
+        for arm in ("full", "filter", "weight", "scpo", "inverse", "random", "scpo_normalized"):
             assert (root / f"artifacts/04_training/chile/seed{seed}/{arm}/model/config.json").is_file()
             assert "## Held-out pairwise accuracy" in (
                 root / f"artifacts/04_training/chile/seed{seed}/{arm}/model/README.md").read_text()
     report = json.loads((root / "reports/metrics/05_bias_analysis.json").read_text())
-    for model in ("global", "full", "filter", "weight", "scpo", "inverse"):
+    for model in ("global", "full", "filter", "weight", "scpo", "inverse", "random", "scpo_normalized"):
         for test_set in ("all", "disagreement", "kept", "truth"):
             cell = report["macro"][f"{model}:{test_set}"]
             assert set(cell) == {"mean", "sd", "ci"}  # tiny data: a test set may be empty in a seed
@@ -103,7 +107,7 @@ def test_the_gallery_shows_every_figure_it_reads_and_every_figure_exists(project
         assert "| " in (root / "reports/tables" / table).read_text()
 
 
-def test_growing_the_grid_runs_only_the_new_points(project):
+def test_adding_a_tau_runs_only_its_points(project):
     root, env, _, _ = project
     params = root / "params.yaml"
     original = params.read_text()
@@ -111,7 +115,7 @@ def test_growing_the_grid_runs_only_the_new_points(project):
     raw["tradeoff"]["taus"] = [0.7, 0.9, 1.0]
     params.write_text(yaml.safe_dump(raw, sort_keys=False))
     try:
-        assert ran(run(["dvc", "repro"], root, env)) == {"tradeoff@0.9-1.1", "tradeoff@0.9-inf", "figures"}
+        assert ran(run(["dvc", "repro"], root, env)) == {"tradeoff@0.9", "figures"}
         assert len(json.loads((root / "reports/metrics/08_figures.json").read_text())["tradeoff"]["points"]) == 6
     finally:
         params.write_text(original)
@@ -120,11 +124,12 @@ def test_growing_the_grid_runs_only_the_new_points(project):
 
 def test_arms_share_every_training_argument(project):
     runs = json.loads((project[0] / "reports/metrics/04_training-chile.json").read_text())["runs"]
-    assert len(runs) == 10
+    assert len(runs) == 14  # 7 arms x 2 seeds
     counts = {run: summary["train_pairs"] for run, summary in runs.items()}
     for seed in (0, 1):  # arms differ only in pairs and weights (notebook 04 asserts identical arguments)
         assert counts[f"seed{seed}/full"] == counts[f"seed{seed}/weight"] >= counts[f"seed{seed}/filter"]
         assert counts[f"seed{seed}/filter"] == counts[f"seed{seed}/scpo"] == counts[f"seed{seed}/inverse"]
+        assert counts[f"seed{seed}/random"] == counts[f"seed{seed}/filter"] == counts[f"seed{seed}/scpo_normalized"]
     shared = json.loads((project[0] / "reports/metrics/04_training-chile.json").read_text())["shared_arguments"]
     assert shared["learning_rate"] == 0.0002 and shared["max_steps"] == 12
 
@@ -156,7 +161,8 @@ def test_the_study_renders_as_html_and_training_curves_as_dvc_plots(project):
     assert "from scpo import" not in html, "--no-input: no code in the rendering"
     plots = json.loads(run(["dvc", "plots", "show", "--json"], root, env))["data"]
     curves = {name: plot for name, plot in plots.items() if "reports/plots/04_training-chile/" in name}
-    assert len(curves) == 2 * 5, f"one loss curve per seed and arm: {sorted(plots)}"
+    arms = yaml.safe_load((root / "params.yaml").read_text())["arms"]
+    assert len(curves) == 2 * len(arms), f"one loss curve per seed and arm: {sorted(plots)}"
     points = curves["reports/plots/04_training-chile/seed0-scpo.csv"][0]["content"]["data"]["values"]
     assert [p["step"] for p in points] == ["4", "8", "12"] and all(float(p["loss"]) > 0 for p in points)
     card = (root / "artifacts/04_training/chile/seed0/scpo/model/README.md").read_text()
@@ -174,7 +180,7 @@ def test_an_experiment_changing_beta_reruns_weighting_and_after_and_leads_with_t
     metrics = experiment["data"]["metrics"]
     assert list(metrics) == ["reports/metrics/headline.json"], "counts and per-country numbers stay out of view"
     headline = metrics["reports/metrics/headline.json"]["data"]
-    assert set(headline["accuracy"]["all"]) == {"global", "full", "filter", "weight", "scpo", "inverse"}
+    assert set(headline["accuracy"]["all"]) == {"global", "full", "filter", "weight", "scpo", "inverse", "random", "scpo_normalized"}
     assert "mean" in headline["scpo_minus_full"]["all"]  # DVC leaves the per-seed list out of its table
     columns = run(["dvc", "exp", "show", "--csv"], root, env).splitlines()[0].split(",")
     assert columns.index("scpo_minus_full.all.mean") < columns.index("weighting.beta"), "metrics lead the table"
@@ -236,12 +242,11 @@ def test_same_params_and_seed_give_byte_identical_metrics_and_a_killed_training_
     stage = subprocess.Popen(["dvc", "repro", "--force", "--single-item", "training@chile"], cwd=root, env=env,
                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     deadline = time.monotonic() + 600
-    while not any(complete(p) for p in checkpoints.glob("*/checkpoint-*/trainer_state.json")) and stage.poll() is None:
+    while not any(complete(p) for p in checkpoints.glob("*/*/checkpoint-*/trainer_state.json")) and stage.poll() is None:
         assert time.monotonic() < deadline
         time.sleep(0.01)
-    os.killpg(stage.pid, signal.SIGKILL)
-    stage.wait()
-    left = sorted(p.name for p in checkpoints.glob("*/checkpoint-*"))
+    kill_tree(stage)
+    left = sorted(p.name for p in checkpoints.glob("*/*/checkpoint-*"))
     assert left, "the kill came after training: no checkpoint to resume from"
     # --no-run-cache: DVC could otherwise restore the complete earlier run's outputs (same deps and params)
     # instead of running the stage; here the point is the stage's own resume.
@@ -254,7 +259,21 @@ def test_same_params_and_seed_give_byte_identical_metrics_and_a_killed_training_
     for name, summary in runs.items():  # resumed or not, every run ends where the uninterrupted one did
         for key, value in summary["test"].items():
             assert value == pytest.approx(expected[name]["test"][key], abs=1e-6), (name, key)
-    assert not list(checkpoints.glob("*/checkpoint-*")), "finished runs leave no checkpoints"
+    assert not list(checkpoints.glob("*/*/checkpoint-*")), "finished runs leave no checkpoints"
+
+
+def kill_tree(stage):
+    """SIGKILL the stage and every process under it at once, as a preempted machine would: the kernel (its own
+    session) and the pool's workers too, so none finishes the run in hand and removes its checkpoints."""
+    import psutil
+
+    processes = [psutil.Process(stage.pid), *psutil.Process(stage.pid).children(recursive=True)]
+    for process in processes:
+        try:
+            process.kill()
+        except psutil.NoSuchProcess:
+            pass
+    stage.wait()
 
 
 def complete(state_file):
@@ -292,3 +311,37 @@ def test_an_arm_launched_in_two_processes_matches_one_process(project, tmp_path,
     assert two.test == pytest.approx(one.test, abs=1e-6, nan_ok=True)
     assert [e["loss"] for e in two.log if "loss" in e] == pytest.approx([e["loss"] for e in one.log if "loss" in e],
                                                                         abs=1e-5)
+
+
+def test_runs_two_at_a_time_give_exactly_the_results_of_runs_one_after_another(project, tmp_path, monkeypatch):
+    """`launch.max_concurrent: 2` (each run its own process, one thread) against the stage's own process running
+    them in turn at the same thread count: every reward, accuracy and logged loss is the same, to the last bit."""
+    import dataclasses
+
+    import torch
+
+    from scpo import config, train
+
+    root = tmp_path / "copy"
+    shutil.copytree(project[0], root)
+    env = {**project[1], RUN_ROOT_ENV: str(root)}
+    run(["dvc", "repro"], root, env)  # restores what an earlier test's failing run removed (params out of range)
+    monkeypatch.setenv(RUN_ROOT_ENV, str(root))
+    params = root / "params.yaml"
+    cfg = config.load_stage("training", params)
+    cfg = {**cfg, "arms": ("full", "scpo"), "seeds": (0,)}
+    threads = torch.get_num_threads()
+    try:
+        one_by_one = train.stage_runs({**cfg, "launch": dataclasses.replace(cfg["launch"], threads_per_run=1)},
+                                      params, "chile")
+    finally:
+        torch.set_num_threads(threads)  # the rest of the session keeps its own count
+    at_once = train.stage_runs({**cfg, "launch": dataclasses.replace(cfg["launch"], max_concurrent=2, threads_per_run=1)},
+                               params, "chile")
+    assert list(at_once) == list(one_by_one) == ["seed0/full", "seed0/scpo"]
+    for key, sequential in one_by_one.items():
+        assert at_once[key].scores.equals(sequential.scores), key
+        # as JSON text: the summary holds NaN where a test set is empty (no disagreement pairs), and NaN != NaN
+        assert json.dumps(at_once[key].summary(), sort_keys=True) == json.dumps(sequential.summary(), sort_keys=True), key
+        assert [e["loss"] for e in at_once[key].log if "loss" in e] == [e["loss"] for e in sequential.log if "loss" in e]
+        assert set(at_once[key].seconds) == set(sequential.seconds)  # the phases came back from the processes

@@ -25,19 +25,28 @@ def test_cross_country_does_not_claim_a_majority_cost_on_a_gain():
     assert "does not lose accuracy" in readings.cross_country("scpo", 0.02, 0.03, ["United Kingdom"], 0.001)
 
 
-def test_data_efficiency_names_the_range_and_the_highest_country():
-    size = pd.Series({"Chile": 2.0, "Mexico": 4.0})  # SCPO trains on 1/2 and 1/4 of full's pairs
-    pairs = pd.Series({"Chile": 1.25, "Mexico": 2.0})  # it needs 80 % and 50 % of full's pairs to reach full
-    text = readings.data_efficiency(size, pairs, 0.5)
-    assert text == ("SCPO trains on 25%–50% of a country's pairs, a size ratio of 2.00–4.00× (Mexico highest: 300% "
-                    "'more data-efficient' in that reading); to reach full fine-tuning's own accuracy it needed "
-                    "50%–80% of full's pairs where it got there (it reached that accuracy in 50% of country × seed "
-                    "curves).")
+def efficiency_rows(**columns):
+    return pd.DataFrame({"country": ["Chile", "Israel", "Mexico"], **columns})
 
 
-def test_data_efficiency_says_when_scpo_never_reached_full():
-    text = readings.data_efficiency(pd.Series({"Chile": 2.0}), pd.Series({"Chile": math.nan}), 0.0)
-    assert "it needed more pairs than it had (it reached that accuracy in 0% of" in text
+def test_data_efficiency_puts_the_annotation_budget_first_and_marks_every_censored_ratio():
+    rows = efficiency_rows(offered_ratio=[1.5, 2.0, math.nan], offered_ratio_bound=["=", ">=", "not reached"],
+                           pairs_ratio=[3.0, 4.0, math.nan], pairs_ratio_bound=["=", "undetermined", "not reached"],
+                           size_ratio=[2.0, 4.0, 1.25])
+    text = readings.data_efficiency(rows)
+    assert text == ("Annotated pairs needed to reach full fine-tuning's all-pairs accuracy, full's ÷ SCPO's (seed-mean "
+                    "curves; '≥'/'≤': a bound, as one curve got there at its smallest subset): 1.50 (Chile); ≥ 2.00 "
+                    "(Israel); not reached in Mexico — a measured ratio in 1 of 3 countries. Counting the pairs SCPO "
+                    "trains on instead: 3.00 (Chile); undetermined in Israel; not reached in Mexico. SCPO trains on "
+                    "25%–80% of a country's pairs (size ratio 1.25–4.00×): that is the filter's share kept, not a "
+                    "measure of how fast it learns.")
+
+
+def test_data_efficiency_never_reports_a_bound_as_a_measurement():
+    rows = efficiency_rows(offered_ratio=[1.2, 1.1, 0.9], offered_ratio_bound=["<=", "<=", "<="],
+                           pairs_ratio=[2.0, 2.0, 2.0], pairs_ratio_bound=["<=", "<=", "<="], size_ratio=[2.0, 2.0, 2.0])
+    text = readings.data_efficiency(rows)
+    assert "≤ 1.20 (Chile), ≤ 1.10 (Israel), ≤ 0.90 (Mexico) — a measured ratio in 0 of 3 countries" in text
 
 
 def test_tradeoff_reports_best_configured_and_the_unweighted_filter_effect():
@@ -46,7 +55,17 @@ def test_tradeoff_reports_best_configured_and_the_unweighted_filter_effect():
                              {"x_mean": 0.2, "y_mean": 0.73}, {"x_mean": 0.4, "y_mean": 0.71}, 0.5)
     assert text.startswith("Best by the stated rule: tau 0.5, beta 1.1 (true-country 0.410, all-country 0.720); "
                            "params' tau 0.7, beta 1.1: 0.300, 0.700. Without weights, filtering at tau 0.5")
-    assert "true-country accuracy 0.200 → 0.400 and all-country 0.730 → 0.710" in text and text.endswith(").")
+    assert "true-country accuracy 0.200 → 0.400 and all-country 0.730 → 0.710: the trade-off the study reports" in text
+
+
+def test_tradeoff_never_quotes_the_study_beside_numbers_that_contradict_it():
+    best = {"tau": 0.5, "beta": math.inf, "x_mean": 0.468, "y_mean": 0.64}
+    text = readings.tradeoff(best, None, 0.7, 1.1, {"x_mean": 0.224, "y_mean": 0.627},
+                             {"x_mean": 0.468, "y_mean": 0.64}, 0.5)
+    assert text.endswith("all-country 0.627 → 0.640: both rise, which is not the trade-off the study reports "
+                         "(true-country up, all-country down).")
+    assert readings.filter_direction(-0.1, -0.1).startswith("both fall")
+    assert readings.filter_direction(-0.1, 0.1).startswith("true-country falls and all-country rises")
 
 
 def test_tradeoff_without_the_configured_or_unweighted_points_says_only_the_best():
@@ -76,10 +95,47 @@ def test_planted_truth_breaks_ties_alphabetically():
                                                                 ["global", "scpo", "filter"])
 
 
-def test_main_results_when_full_beats_scpo():
-    text = readings.main_results({"global": 0.6, "full": 0.726, "scpo": 0.719})
-    assert text == ("Macro accuracy on all held-out pairs: global 0.600, full 0.726, scpo 0.719; the best arm, full, "
-                    "is +0.126 over the global RM (the study: up to +0.07).")
+def test_main_results_say_plainly_when_scpo_loses_to_full_fine_tuning():
+    differences = [{"comparison": "scpo - global", "mean": 0.041, "ci_low": 0.02, "ci_high": 0.06},
+                   {"comparison": "scpo - full", "mean": -0.007, "ci_low": -0.012, "ci_high": -0.002}]
+    best = {"best": "full", "other": "full", "reference": "scpo", "mean": 0.007, "ci_low": 0.002, "ci_high": 0.012}
+    top = {"country": "Mexico", "mean": 0.05, "ci_low": 0.03, "ci_high": 0.065}
+    text = readings.main_results({"global": 0.6, "full": 0.726, "scpo": 0.719}, differences, best, top, 3, 0.95)
+    assert text == (
+        "Macro accuracy on all held-out pairs (mean over 3 run seed(s)): global 0.600, full 0.726, scpo 0.719. "
+        "Paired differences, macro average [95% two-level bootstrap over seeds and users]: scpo − global +0.041 "
+        "[+0.020, +0.060]: scpo scores above global; scpo − full -0.007 [-0.012, -0.002]: scpo scores below full. "
+        "The best arm is full (full − scpo +0.007 [+0.002, +0.012]: full scores above scpo). SCPO's largest "
+        "per-country gain over the global RM is +0.050 [+0.030, +0.065] (Mexico), smaller than the study's "
+        "per-country maximum of +0.07 over its baseline.")
+
+
+def test_main_results_claim_no_effect_whose_interval_includes_zero():
+    differences = [{"comparison": "scpo - full", "mean": 0.004, "ci_low": -0.003, "ci_high": 0.011}]
+    best = {"best": "scpo", "other": "filter", "reference": "scpo", "mean": -0.001, "ci_low": -0.01, "ci_high": 0.008}
+    top = {"country": "Chile", "mean": 0.08, "ci_low": 0.02, "ci_high": 0.12}
+    text = readings.main_results({"global": 0.6, "filter": 0.70, "scpo": 0.701}, differences, best, top, 5, 0.9)
+    assert "scpo − full +0.004 [-0.003, +0.011]: no difference found (the interval includes 0)" in text
+    assert "The best arm is scpo; the next, filter: filter − scpo -0.001 [-0.010, +0.008]: no difference found" in text
+    assert "(Chile), not distinguishable from the study's per-country maximum of +0.07" in text
+    assert "[90% two-level bootstrap" in text and "above" not in text and "below" not in text
+
+
+def test_paired_countries_counts_only_intervals_that_exclude_zero():
+    rows = [{"comparison": "scpo - full", "country": "Chile", "ci_low": 0.01, "ci_high": 0.05},
+            {"comparison": "scpo - full", "country": "Mexico", "ci_low": -0.04, "ci_high": -0.01},
+            {"comparison": "scpo - full", "country": "Israel", "ci_low": -0.02, "ci_high": 0.03},
+            {"comparison": "scpo - full", "country": "macro average", "ci_low": 0.01, "ci_high": 0.02},
+            {"comparison": "filter - full", "country": "Chile", "ci_low": -0.02, "ci_high": 0.03}]
+    assert readings.paired_countries(rows, ["scpo - full", "filter - full"]) == (
+        "Per country (interval of the paired difference on all held-out pairs): scpo - full: above 0 in Chile; "
+        "below 0 in Mexico; no difference found in 1 of 3 countries. filter - full: no difference found in 1 of 1 "
+        "countries.")
+
+
+def test_a_difference_without_an_interval_is_not_computable():
+    assert readings.difference("scpo", "full", float("nan"), 0.0, 0.1) == "scpo − full: not computable"
+    assert readings.difference("a", "b", 0.2, 0.1, 0.3).endswith("a scores above b")
 
 
 def test_weight_bands_needs_both_arms_and_marks_a_missing_band():
@@ -93,3 +149,12 @@ def test_weight_bands_needs_both_arms_and_marks_a_missing_band():
 def test_gallery_intro_and_examples_carry_their_settings():
     assert "(7 countries, arms full, scpo, 3 run seed(s))" in readings.gallery_intro(7, ["full", "scpo"], 3)
     assert "tau = 0.7 and beta = 1.1;" in readings.examples(0.7, 1.1)
+
+
+def test_tradeoff_says_how_many_points_the_best_cannot_be_told_apart_from():
+    best = {"tau": 0.7, "beta": 1.1, "x_mean": 0.3, "y_mean": 0.7}
+    assert readings.tradeoff(best, None, 0.7, 1.1, None, None, 1.0, (4, 35)) == (
+        "Best by the stated rule: tau 0.7, beta 1.1 (true-country 0.300, all-country 0.700), not distinguishable "
+        "from 4 of the 35 other points (paired over run seeds).")
+    assert readings.tradeoff(best, None, 0.7, 1.1, None, None, 1.0, (0, 35)).endswith(
+        "distinguishable from each of the 35 other points (paired over run seeds).")

@@ -328,4 +328,4 @@ def test_unfiltered_arms_give_a_boolean_mask_of_every_pair_for_an_integer_keep(a
 def test_unknown_arm_message_lists_the_arms():
     with pytest.raises(ValueError) as info:
         arm_selection("dpo", torch.tensor([True]), torch.ones(1), torch.ones(1))
-    assert str(info.value) == "unknown arm 'dpo'; arms: full, filter, weight, scpo, inverse"
+    assert str(info.value) == "unknown arm 'dpo'; arms: full, filter, weight, scpo, inverse, random, scpo_normalized"

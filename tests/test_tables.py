@@ -3,20 +3,23 @@
 import math
 
 import pandas as pd
+import pytest
 
-from scpo import tables
+from scpo import results, tables
 
 
-def test_efficiency_table_marks_ratios_some_seeds_never_reached():
-    per_seed = pd.DataFrame({
-        "country": ["Chile", "Chile"], "seed": [0, 1], "full_accuracy": [0.7, 0.8], "scpo_accuracy": [0.6, 0.6],
-        "size_ratio": [2.0, 4.0], "pairs_ratio": [1.5, math.nan], "offered_ratio": [0.5, math.nan],
-        "full_gain_per_1000_pairs": [0.0, 0.0], "scpo_gain_per_1000_pairs": [1.0, 1.0]})
-    row = tables.efficiency(per_seed).loc["Chile"]
-    assert row["full acc."] == "0.750 ± 0.071" and row["scpo acc."] == "0.600 ± 0.000"
-    assert row["size_ratio"] == "3.00 ± 1.41"  # mean 3, sd (ddof 1) sqrt(2)
-    assert row["pairs_ratio"] == "1.50 (reached in 1/2 seeds)"
-    assert row["gain_per_pair_ratio"] == "n/a (full gains nothing)"
+def test_efficiency_table_marks_every_censored_ratio_and_leads_with_the_annotation_budget():
+    mean_curves = pd.DataFrame({
+        "country": ["Chile", "Mexico"], "seeds": [3, 3], "full_accuracy": [0.7, 0.8], "scpo_accuracy": [0.6, 0.81],
+        "size_ratio": [2.0, 4.0], "offered_ratio": [1.234, 0.5], "offered_ratio_bound": ["=", ">="],
+        "pairs_ratio": [2.5, math.nan], "pairs_ratio_bound": ["<=", "not reached"],
+        "full_gain_per_1000_pairs": [0.0, 0.2], "scpo_gain_per_1000_pairs": [1.0, 0.5], "gain_per_pair_ratio": [math.nan, 2.5]})
+    table = tables.efficiency(mean_curves)
+    assert list(table.columns[:2]) == ["offered_ratio", "pairs_ratio"]
+    assert table.loc["Chile", "offered_ratio"] == "1.23" and table.loc["Mexico", "offered_ratio"] == "≥ 0.50"
+    assert table.loc["Chile", "pairs_ratio"] == "≤ 2.50" and table.loc["Mexico", "pairs_ratio"] == "not reached"
+    assert table.loc["Chile", "gain_per_pair_ratio"] == "n/a (full gains nothing)"
+    assert "'≤' (full's crossing is the bound)" in tables.efficiency_page(table)
 
 
 def test_tradeoff_page_writes_one_row_per_point_with_sd_when_there_is_one():
@@ -41,3 +44,19 @@ def test_examples_table_cuts_texts_and_names_the_block():
                          "rejected_score": [20], "agreement": [0.62], "keep": [True]})
     table = tables.examples(rows, "F", width=10)
     assert "retained" in table and "target F" in table and "p" * 11 not in table
+
+
+def test_results_page_shows_answer_similarity_over_seeds_only_where_there_is_any():
+    summary = pd.DataFrame({"country": ["Chile", "Chile", "macro average"], "model": ["global", "scpo", "scpo"],
+                            "test_set": ["all"] * 3, "mean": [0.6, 0.7, 0.7], "sd": [0.1] * 3, "ci_low": [0.5] * 3,
+                            "ci_high": [0.8] * 3, "ties": [1, 2, 2]})
+    edited = pd.DataFrame({"kept": [0.5]}, index=["Chile"])
+    similarity = pd.DataFrame({"seed": [0, 1, 0, 1], "country": ["Chile"] * 4, "model": ["global", "global", "scpo", "scpo"],
+                               "questions": [3] * 4, "similarity": [0.5, 0.7, 0.8, 0.8]})
+    over_seeds = results.similarity_over_seeds(similarity)
+    assert over_seeds[["country", "model"]].to_dict("list") == {"country": ["Chile", "Chile"], "model": ["global", "scpo"]}
+    assert over_seeds["mean"].tolist() == pytest.approx([0.6, 0.8]) and over_seeds["std"].tolist() == pytest.approx(
+        [math.sqrt(0.02), 0.0])
+    page = tables.results_page(summary, over_seeds, edited, ["global", "scpo"], 2, 0.95)
+    assert "| Chile | 0.600 ± 0.141 | 0.800 ± 0.000 |" in page and "summed over countries and seeds: global 1, scpo 2." in page
+    assert "Jensen–Shannon" in page and "Jensen–Shannon" not in tables.results_page(summary, over_seeds.iloc[:0], edited, ["global", "scpo"], 2, 0.95)

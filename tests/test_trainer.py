@@ -68,6 +68,21 @@ def test_weights_scale_the_loss_by_batch_size_not_weight_sum(tiny, tmp_path):
     assert half == pytest.approx(full / 2, rel=1e-6)
 
 
+def test_the_trainer_a_normalised_arm_gets_divides_by_the_weights(tiny, tmp_path):
+    """`reward_trainer(..., loss_normalisation="weights")` (the scpo_normalized arm): halving every weight leaves
+    the loss as it is."""
+    from scpo.trainer import reward_trainer
+
+    model, tokenizer = tiny
+    model.eval()
+    trainer = reward_trainer(model, tokenizer, pairs_dataset(tokenizer, None), short_training(tmp_path, disable_dropout=True),
+                             loss_normalisation="weights")
+    batch = next(iter(trainer.get_train_dataloader()))
+    full = trainer.compute_loss(trainer.model, dict(batch)).item()
+    half = trainer.compute_loss(trainer.model, dict(batch, weight=torch.full_like(batch["weight"], 0.5))).item()
+    assert trainer.loss_normalisation == "weights" and half == pytest.approx(full, rel=1e-6)
+
+
 def test_every_trainable_parameter_changes(tiny, tmp_path):
     model, tokenizer = tiny
     before = {name: p.detach().clone() for name, p in model.named_parameters() if p.requires_grad}
@@ -169,6 +184,8 @@ def test_run_fingerprint_changes_with_data_and_arguments(tiny, tmp_path):
     assert base != run_fingerprint(short_training(tmp_path / "a", learning_rate=0.5), pairs_dataset(tokenizer, None), "m")
     assert base != run_fingerprint(short_training(tmp_path / "a"), pairs_dataset(tokenizer, np.full(8, 0.5)), "m")
     assert base != run_fingerprint(short_training(tmp_path / "a"), pairs_dataset(tokenizer, None), "other")
+    assert base != run_fingerprint(short_training(tmp_path / "a"), pairs_dataset(tokenizer, None), "m",
+                                   loss_normalisation="weights")  # scpo_normalized never resumes from scpo
 
 
 def test_resume_skips_a_checkpoint_cut_off_by_a_kill(tmp_path):
@@ -295,6 +312,25 @@ def test_release_drops_model_and_optimiser_but_keeps_arguments_state_and_log(tin
     assert trainer.model is None and trainer.model_wrapped is None
     assert trainer.optimizer is None and trainer.lr_scheduler is None
     assert trainer.args.max_steps == 3 and trainer.state.global_step == 0
+
+
+def test_release_frees_the_model_and_optimiser_once_the_caller_drops_its_own_reference(tiny, tmp_path):
+    import copy
+    import gc
+    import weakref
+
+    from scpo.trainer import release, reward_trainer
+
+    model, tokenizer = tiny
+    trained = copy.deepcopy(model)
+    trainer = reward_trainer(trained, tokenizer, pairs_dataset(tokenizer, None), short_training(tmp_path))
+    trainer.train()
+    model_alive, optimizer_alive = weakref.ref(trained), weakref.ref(trainer.optimizer)
+    del trained
+    release(trainer)
+    gc.collect()
+    assert model_alive() is None, "something still holds the trained model: scoring would load a second copy beside it"
+    assert optimizer_alive() is None
 
 
 # ------------------------------------------------------------------------------------------ fingerprint, upcast
@@ -523,6 +559,8 @@ def test_compute_loss_splits_rows_into_chosen_and_rejected_and_logs_its_metrics(
     assert loss.item() == pytest.approx(0.23694259, rel=1e-6)
     assert trainer._metrics["eval"]["accuracy"] == [pytest.approx(2 / 3)]  # the tie counts as wrong
     assert trainer._metrics["eval"]["mean_weight"] == [pytest.approx(1.75 / 3)]
+    # unweighted: (0.4740770 + 0.1269280 + 0.6931472) / 3, the same quantity whatever an arm's weights
+    assert trainer._metrics["eval"]["bt_loss"] == [pytest.approx(1.2941522 / 3, rel=1e-6)]
     assert trainer._metrics["train"]["accuracy"] == [] and trainer._metrics["train"]["mean_weight"] == []
     fixed.train()
     assert isinstance(trainer.compute_loss(fixed, dict(batch)), torch.Tensor)  # the loss alone by default
@@ -628,3 +666,22 @@ def test_resume_skips_a_cut_off_checkpoint_it_cannot_remove(tmp_path):
     (tmp_path / "checkpoint-3").mkdir()
     (tmp_path / "checkpoint-3" / "trainer_state.json").write_text('{"global_step": 3}')
     assert last_complete_checkpoint(tmp_path) == tmp_path / "checkpoint-3"
+
+
+def test_a_run_checkpoints_at_its_intervals_but_not_at_its_last_step(tiny, tmp_path):
+    from transformers import TrainerCallback
+
+    saved = []
+
+    class Saves(TrainerCallback):
+        def on_save(self, args, state, control, **kwargs):
+            saved.append(state.global_step)
+
+    model, tokenizer = tiny
+    import copy
+
+    run = train_reward_model(copy.deepcopy(model), tokenizer, pairs_dataset(tokenizer, None),
+                             short_training(tmp_path, max_steps=10, save_steps=4), callbacks=[Saves()])
+    assert run.state.global_step == 10 and saved == [4, 8]  # not 10: the caller saves the finished model
+    assert sorted(p.name for p in tmp_path.glob("checkpoint-*")) == ["checkpoint-8"]  # save_total_limit 1
+    assert run.checkpoint_seconds > 0
