@@ -14,17 +14,31 @@ import pandas as pd
 from scpo.gallery import mean_sd
 
 
-def cross_country(arm: str, own: float, others: float, majority: Sequence[str], on_majority: float) -> str:
-    """The bias matrix in a sentence: mean gain over the global RM at home, on the other study countries and
-    on the majority countries, and whether the model gains more at home and loses on the majority."""
+def cross_country(arm: str, own: float, others: float, majority: Sequence[str], on_majority: float,
+                  intervals: Mapping[str, tuple[float, float, float]] | None = None) -> str:
+    """The bias matrix in sentences: mean gain over the global RM at home, on the other study countries and on the
+    majority countries; then, from `intervals` (`results.home_and_away_intervals`: 'home_advantage', 'majority'
+    as (mean, low, high)), a home advantage or a majority cost is said only where its interval excludes 0."""
     text = (f"On average over countries and seeds, each country's {arm} model changes accuracy by {own:+.3f} "
             f"on its own country's held-out pairs, by {others:+.3f} on the other countries' "
             + (f"and by {on_majority:+.3f} on the majority countries' ({', '.join(majority)}) " if majority else "")
-            + "relative to the global RM: ")
-    text += "it gains more at home than elsewhere" if own > others else "it gains no more at home than elsewhere"
-    text += ("; it loses accuracy on the majority countries, a cost of specialising" if majority and on_majority < 0
-             else "; it does not lose accuracy on the majority countries")
-    return text + "."
+            + "relative to the global RM. ")
+    intervals = intervals or {}
+    found = []
+    if "home_advantage" in intervals:
+        mean, low, high = intervals["home_advantage"]
+        words = ("it gains more at home than elsewhere" if low > 0 else "it gains less at home than elsewhere"
+                 if high < 0 else "no home advantage found (the interval includes 0)")
+        found.append(f"Home minus elsewhere {interval(mean, low, high)}: {words}")
+    if majority and "majority" in intervals:
+        mean, low, high = intervals["majority"]
+        words = ("it loses accuracy on the majority countries, a cost of specialising" if high < 0 else
+                 "it gains on the majority countries" if low > 0 else
+                 "no change found on the majority countries (the interval includes 0)")
+        found.append(f"on the majority countries {interval(mean, low, high)}: {words}")
+    if not found:
+        return text + "No interval (fewer than two run seeds): no home advantage or majority cost is claimed."
+    return text + "; ".join(found) + " (bootstrap over run seeds)."
 
 
 def _ratios_by_bound(values: pd.Series, bounds: pd.Series) -> str:

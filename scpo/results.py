@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from scpo import analysis, artifacts, evaluation, goqa
+from scpo import analysis, artifacts, evaluation, goqa, paired
 
 
 @dataclass(frozen=True)
@@ -97,6 +97,7 @@ class CrossCountry:
     matrix_sd: pd.DataFrame
     delta: pd.DataFrame  # accuracy minus the global RM's, seed by seed, then mean
     delta_sd: pd.DataFrame
+    seed_deltas: tuple[pd.DataFrame, ...] = ()  # the same difference in each run seed, in `runs.seeds` order
 
 
 def cross_country(runs: Runs, arm: str) -> CrossCountry:
@@ -113,7 +114,8 @@ def cross_country(runs: Runs, arm: str) -> CrossCountry:
     deltas = pd.concat([m.drop(index="global") - m.loc["global"] for m in matrices])
     return CrossCountry(matrix, stacked.groupby(level=0, sort=False).std().reindex_like(matrix),
                         deltas.groupby(level=0, sort=False).mean()[matrix.columns],
-                        deltas.groupby(level=0, sort=False).std()[matrix.columns])
+                        deltas.groupby(level=0, sort=False).std()[matrix.columns],
+                        tuple(m.drop(index="global") - m.loc["global"] for m in matrices))
 
 
 def home_and_away(delta: pd.DataFrame, countries: dict[str, str]) -> dict:
@@ -124,6 +126,27 @@ def home_and_away(delta: pd.DataFrame, countries: dict[str, str]) -> dict:
     majority = [c for c in delta.columns if c not in countries.values()]
     on_majority = float(delta[majority].mean().mean()) if majority else float("nan")
     return {"own": own, "others": others, "majority": majority, "on_majority": on_majority}
+
+
+def home_and_away_intervals(bias: CrossCountry, countries: dict[str, str], confidence: float, samples: int,
+                            rng: np.random.Generator) -> dict[str, tuple[float, float, float]]:
+    """Per run seed, the home advantage (mean over countries of the gain at home minus the mean gain on the other
+    study countries) and the mean gain on the majority countries; each as (mean over seeds, interval) from a
+    bootstrap over run seeds (`paired.two_level_interval` with no user level: each seed has its own user split,
+    so the seed-to-seed spread carries the held-out users and the training). Absent with fewer than two
+    seeds ('majority' also without majority countries). With 3 seeds the interval excludes 0 only when every seed agrees in sign."""
+    per_seed: dict[str, list[float]] = {"home_advantage": [], "majority": []}
+    for delta in bias.seed_deltas:
+        gains = home_and_away(delta, countries)
+        per_seed["home_advantage"].append(float(np.mean([gains["own"][c] - gains["others"][c] for c in gains["own"]])))
+        per_seed["majority"].append(gains["on_majority"])
+    intervals = {}
+    for name, values in per_seed.items():
+        point = np.asarray(values, dtype=float)
+        if len(point) >= 2 and np.isfinite(point).all():  # one seed has no spread: no interval
+            low, high = paired.two_level_interval(point, np.tile(point[:, None], (1, samples)), confidence, rng)
+            intervals[name] = (float(point.mean()), low, high)
+    return intervals
 
 
 def band_accuracy(runs: Runs, arms: Sequence[str]) -> pd.DataFrame:

@@ -7,22 +7,31 @@ import pandas as pd
 from scpo import readings
 
 
-def test_cross_country_says_where_the_model_gains_and_whether_it_costs_the_majority():
-    text = readings.cross_country("scpo", 0.05, 0.01, ["United States"], -0.02)
+def test_cross_country_claims_a_home_advantage_and_a_majority_cost_only_where_their_intervals_exclude_zero():
+    text = readings.cross_country("scpo", 0.05, 0.01, ["United States"], -0.02,
+                                  {"home_advantage": (0.04, 0.01, 0.07), "majority": (-0.02, -0.03, -0.01)})
     assert text == ("On average over countries and seeds, each country's scpo model changes accuracy by +0.050 on its "
                     "own country's held-out pairs, by +0.010 on the other countries' and by -0.020 on the majority "
-                    "countries' (United States) relative to the global RM: it gains more at home than elsewhere; it "
-                    "loses accuracy on the majority countries, a cost of specialising.")
+                    "countries' (United States) relative to the global RM. Home minus elsewhere +0.040 [+0.010, "
+                    "+0.070]: it gains more at home than elsewhere; on the majority countries -0.020 [-0.030, -0.010]: "
+                    "it loses accuracy on the majority countries, a cost of specialising (bootstrap over run seeds).")
 
 
-def test_cross_country_says_no_home_gain_when_home_is_not_ahead():
-    text = readings.cross_country("scpo", 0.01, 0.01, [], math.nan)
-    assert "it gains no more at home than elsewhere" in text
-    assert "majority countries'" not in text and text.endswith("it does not lose accuracy on the majority countries.")
+def test_cross_country_says_no_effect_found_where_the_intervals_include_zero():
+    text = readings.cross_country("scpo", 0.05, 0.01, ["United Kingdom"], -0.02,
+                                  {"home_advantage": (0.04, -0.01, 0.07), "majority": (-0.02, -0.05, 0.01)})
+    assert "no home advantage found (the interval includes 0)" in text
+    assert "no change found on the majority countries (the interval includes 0)" in text
+    assert "gains more at home" not in text and "cost of specialising" not in text
+    below = readings.cross_country("scpo", 0.0, 0.02, [], math.nan, {"home_advantage": (-0.02, -0.03, -0.01)})
+    assert "it gains less at home than elsewhere" in below and "majority" not in below
+    assert readings.cross_country("scpo", 0.02, 0.03, ["United Kingdom"], 0.001, {"majority": (0.01, 0.005, 0.02)}
+                                  ).endswith("it gains on the majority countries (bootstrap over run seeds).")
 
 
-def test_cross_country_does_not_claim_a_majority_cost_on_a_gain():
-    assert "does not lose accuracy" in readings.cross_country("scpo", 0.02, 0.03, ["United Kingdom"], 0.001)
+def test_cross_country_claims_nothing_without_intervals():
+    text = readings.cross_country("scpo", 0.05, 0.01, ["United States"], -0.02)
+    assert text.endswith("No interval (fewer than two run seeds): no home advantage or majority cost is claimed.")
 
 
 def efficiency_rows(**columns):

@@ -107,3 +107,18 @@ def test_headline_pairs_scpo_with_full_by_seed():
     headline = results.headline(summary, table, ["scpo", "full"])
     assert headline["accuracy"]["all"] == {"full": 1.0, "global": 0.5, "scpo": 0.75}
     assert headline["scpo_minus_full"]["all"] == {"mean": -0.25, "per_seed": [-0.25]}  # SCPO loses here
+
+
+def test_home_advantage_interval_from_the_per_seed_matrices_by_hand():
+    # Seed 1: Chile's model gets c1 only (home gain 0, on Mexico -0.5); Mexico's gets m1 and m2 (home +0.5, on
+    # Chile -0.5). Home advantage, mean over countries: seed 0 (0.5 + 0.5) / 2 = 0.5, seed 1 (0.5 + 1.0) / 2 = 0.75.
+    scores = SCORES | {(1, "chile"): pd.DataFrame({"scpo": rewards({"c1"})}),
+                       (1, "mexico"): pd.DataFrame({"scpo": rewards({"m1", "m2"})})}
+    bias = results.cross_country(results.Runs(COUNTRIES, (0, 1), {0: PAIRS, 1: PAIRS}, scores), "scpo")
+    assert bias.seed_deltas[1].loc["chile", "Mexico"] == -0.5 and bias.seed_deltas[1].loc["mexico", "Mexico"] == 0.5
+    intervals = results.home_and_away_intervals(bias, COUNTRIES, 0.95, 400, np.random.default_rng(0))
+    assert set(intervals) == {"home_advantage"}  # no majority country among these test pairs
+    mean, low, high = intervals["home_advantage"]
+    assert mean == pytest.approx(0.625) and 0.5 <= low < high <= 0.75  # a seed bootstrap of {0.5, 0.75}
+    one_seed = results.CrossCountry(bias.matrix, bias.matrix_sd, bias.delta, bias.delta_sd, bias.seed_deltas[:1])
+    assert results.home_and_away_intervals(one_seed, COUNTRIES, 0.95, 400, np.random.default_rng(0)) == {}
