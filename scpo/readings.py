@@ -117,12 +117,14 @@ def label_control(arm: str, home_advantage: Mapping[str, Sequence[float]], own_g
 
 
 def planted_truth(accuracy: Mapping[str, float], models: Sequence[str]) -> str:
-    """Accuracy against the planted preferences by model ("global" first), and the best arm's gain (a tie
-    goes to the arm first in alphabetical order)."""
+    """Accuracy against the planted preferences by model ("global" first), and the arm with the highest mean (a
+    tie goes to the arm first in alphabetical order), said as a mean only: whether two arms differ here is read
+    from the paired intervals of the 'truth' test set (`05_paired_differences`)."""
     arms = {m: accuracy[m] for m in models if m != "global"}
     best = max(sorted(arms), key=arms.get)
     return ("Against the planted preferences (macro, mean over seeds): " + ", ".join(f"{m} {accuracy[m]:.3f}" for m in models)
-            + f"; best arm {best} ({arms[best] - accuracy['global']:+.3f} over the global RM).")
+            + f"; highest mean: {best} ({arms[best] - accuracy['global']:+.3f} over the global RM), a mean without an "
+            "interval: which arms differ is in the paired table's 'truth' test set.")
 
 
 NO_PLANTED_TRUTH = "Real data: there is no planted ground truth, so this control applies to the simulated default only."

@@ -96,11 +96,12 @@ def test_label_control_sets_real_beside_shuffled_with_seed_sd():
 def test_planted_truth_names_the_best_arm_even_when_it_loses_to_the_global_rm():
     text = readings.planted_truth({"global": 0.8, "full": 0.7, "scpo": 0.75}, ["global", "full", "scpo"])
     assert text == ("Against the planted preferences (macro, mean over seeds): global 0.800, full 0.700, scpo 0.750; "
-                    "best arm scpo (-0.050 over the global RM).")
+                    "highest mean: scpo (-0.050 over the global RM), a mean without an interval: which arms differ is "
+                    "in the paired table's 'truth' test set.")
 
 
 def test_planted_truth_breaks_ties_alphabetically():
-    assert "best arm filter (+0.100" in readings.planted_truth({"global": 0.6, "scpo": 0.7, "filter": 0.7},
+    assert "highest mean: filter (+0.100" in readings.planted_truth({"global": 0.6, "scpo": 0.7, "filter": 0.7},
                                                                 ["global", "scpo", "filter"])
 
 
