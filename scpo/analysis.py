@@ -176,7 +176,8 @@ def points_like_the_best(runs: pd.DataFrame, best: tuple[float, float], confiden
     counts the point as not distinguishable. Each run seed draws its own user split and training seed, so the
     seed-to-seed spread carries both the held-out users' and the training's variation; with few seeds the
     interval is coarse, which errs towards "not distinguishable". `runs`: `tradeoff.grid_runs`' rows."""
-    macro = runs.groupby(["tau", "beta", "seed"])[["accuracy_disagreement", "accuracy_all"]].mean()
+    columns = ["accuracy_disagreement", "accuracy_all"]  # None in the JSON (an empty test set): object columns
+    macro = runs.astype({c: float for c in columns}).groupby(["tau", "beta", "seed"])[columns].mean()
     with np.errstate(divide="ignore"):
         score = (0.5 * (np.log(macro.accuracy_disagreement) + np.log(macro.accuracy_all))).unstack("seed")
     if score.shape[1] < 2:

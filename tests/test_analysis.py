@@ -214,3 +214,10 @@ def test_the_best_grid_point_is_told_apart_only_from_points_below_it_in_every_se
     rng = np.random.default_rng(0)
     assert analysis.points_like_the_best(runs, (0.7, 1.1), 0.95, 2000, rng) == (2, 3)
     assert analysis.points_like_the_best(runs[runs.seed == 0], (0.7, 1.1), 0.95, 100, rng) is None  # one seed
+
+
+def test_the_best_grid_point_count_reads_points_with_an_empty_test_set():
+    # A point whose seed had no disagreement pairs holds None there (read from JSON): an object column, a NaN score
+    runs = grid_rows({(0.7, 1.1): [0.60, 0.62], (1.0, math.inf): [0.40, 0.41]}).astype({"accuracy_disagreement": object})
+    runs.loc[(runs.tau == 1.0) & (runs.seed == 0), "accuracy_disagreement"] = None
+    assert analysis.points_like_the_best(runs, (0.7, 1.1), 0.95, 200, np.random.default_rng(0)) == (1, 1)
