@@ -81,6 +81,19 @@ def test_pair_scores_name_an_unscored_pair():
         evaluation.pair_scores(hand_pairs(), SCORES.drop("a"))
 
 
+def test_pair_scores_refuse_an_utterance_scored_twice():
+    doubled = pd.concat([SCORES, SCORES.iloc[[0]] + 1])
+    with pytest.raises(ValueError, match=f"1 utterance ids appear more than once, e.g. '{SCORES.index[0]}'"):
+        evaluation.pair_scores(hand_pairs(), doubled)
+
+
+def test_pair_scores_read_arrow_string_ids_as_the_pipeline_stores_them():
+    pairs = hand_pairs().astype({"chosen_id": "string[pyarrow]", "rejected_id": "string[pyarrow]"})
+    scores = SCORES.set_axis(SCORES.index.astype("string[pyarrow]"))
+    assert [t.tolist() for t in evaluation.pair_scores(pairs, scores)] == \
+        [t.tolist() for t in evaluation.pair_scores(hand_pairs(), SCORES)]
+
+
 # ------------------------------------------------------------------------------------------ accuracy_report
 
 def test_accuracy_report_by_hand():

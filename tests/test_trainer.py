@@ -233,6 +233,27 @@ def test_the_trainer_samples_length_grouped_batches(tiny, tmp_path):
     assert not isinstance(random._get_train_sampler(), SeededLengthGroupedSampler)
 
 
+def test_the_sampler_holds_the_lengths_as_a_plain_list(tiny, tmp_path):
+    from scpo.trainer import reward_trainer
+
+    model, tokenizer = tiny
+    data = pairs_dataset(tokenizer, None)
+    sampler = reward_trainer(model, tokenizer, data, short_training(tmp_path))._get_train_sampler()
+    assert type(sampler.lengths) is list and sampler.lengths == list(data["length"])
+
+
+def test_the_flos_count_is_transformers_own_with_the_parameters_counted_once(tiny, tmp_path):
+    from transformers import Trainer
+
+    from scpo.trainer import reward_trainer
+
+    model, tokenizer = tiny
+    trainer = reward_trainer(model, tokenizer, pairs_dataset(tokenizer, None), short_training(tmp_path))
+    for shape in ((16, 7), (8, 30), (2, 1)):
+        inputs = {"input_ids": torch.ones(shape, dtype=torch.long), "attention_mask": torch.ones(shape)}
+        assert trainer.floating_point_ops(inputs) == Trainer.floating_point_ops(trainer, inputs) > 0
+
+
 def test_lora_trains_adapters_and_the_head_only_and_saves_the_adapter(tiny, tmp_path):
     from scpo.trainer import save_model
 
