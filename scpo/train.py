@@ -31,6 +31,7 @@ import numpy as np
 import pandas as pd
 
 from scpo import artifacts, config, evaluation, io, paths, selection
+from scpo.pool import FORK_SERVER_PRELOAD
 from scpo.phases import Phases
 from scpo.config import LaunchConfig, ScoringConfig, TrainingConfig
 from scpo.models import load_reward_model
@@ -289,7 +290,7 @@ def worker_pool(launch: LaunchConfig) -> ProcessPoolExecutor:
     preloaded), so no worker pays the imports (about 4 s here) and none inherits a parent's OpenMP threads; each
     runs many runs. It is `concurrent.futures`, the standard library's pool: nothing scheduled by hand."""
     context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload(["scpo.train"])
+    context.set_forkserver_preload(FORK_SERVER_PRELOAD)  # a no-op if `pool.start_fork_server` started it
     slots = context.Queue()
     for slot in range(launch.max_concurrent):
         slots.put(slot)

@@ -88,3 +88,36 @@ def test_a_worker_ends_when_the_stage_that_owns_its_pool_is_killed():
         owner.kill()
         owner.wait()
         watcher.kill()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("max_concurrent", [1, 2])
+def test_a_fork_server_started_early_is_the_one_the_pool_forks_its_workers_from(tmp_path, max_concurrent):
+    """`pool.start_fork_server` (the training notebooks' first cell) starts the server only for a pool, and
+    `train.worker_pool` then forks its workers from it rather than starting another."""
+    import json
+    import subprocess
+    import sys
+
+    import yaml
+
+    from scpo.paths import ROOT
+
+    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    params["launch"]["max_concurrent"] = max_concurrent
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    script = (
+        "import json, os, multiprocessing.forkserver as fs\n"
+        "from scpo import pool, train, config\n"
+        "started = pool.start_fork_server('params.yaml')\n"
+        "server = fs._forkserver._forkserver_pid\n"
+        "launch = config.load_section(config.read_params('params.yaml'), 'launch')\n"
+        "parents = set(train.run_calls([os.getppid] * 4, launch)) if started else set()\n"
+        "print(json.dumps({'started': started, 'server': server, 'parents': sorted(parents)}))\n")
+    done = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    if max_concurrent == 1:
+        assert result == {"started": False, "server": None, "parents": []}
+    else:
+        assert result["started"] and result["parents"] == [result["server"]]
