@@ -3,7 +3,8 @@
 The notebooks in `notebooks/` orchestrate; this package computes (the method: docs/method.md).
 - Data: `dataset` (the registry of datasets, one module each), `data` (PRISM pairs and splits), `goqa`
   (GlobalOpinionQA), `embedded` (the offline simulated PRISM and tiny RM), `fetch` (local snapshots, MiniLM).
-- Models: `models` (loading any reward model, the model-source stage), `scoring` (one scoring path).
+- Models: `models` (loading any reward model), `model_source` (the model-source stage: where a model setting
+  points and its fingerprint, without torch), `scoring` (one scoring path).
 - Method: `selection` (filter, weights, arms), `loss` (the weighted Bradley-Terry loss), `trainer` (the Trainer
   subclass), `train` (one arm's run, `RunResult`), `phases` (where a run's time goes), `retrain` and `tradeoff`
   (which pairs the analyses retrain on).

@@ -1,6 +1,6 @@
-"""Reward models in: where `scoring.model` points, loading any sequence-classification RM (a hub id, a
-local folder, or a LoRA adapter saved on its base) safely and ready to batch, and the fingerprint DVC
-tracks so that a changed local model re-runs the stages that read it.
+"""Reward models in: loading any sequence-classification RM (a hub id, a local folder, or a LoRA adapter saved
+on its base) safely and ready to batch. Where `scoring.model` points (`resolve_model`) and the fingerprint DVC
+tracks (`model_fingerprint`) live in `scpo.model_source`, which the model-source stage runs without torch.
 
 Every stage loads through `load_reward_model`: the global RM (stage 02), the copies each arm fine-tunes,
 and the saved arms whose scores are reported, so a model is always read the same way.
@@ -8,12 +8,8 @@ and the saved arms whose scores are reported, so a model is always read the same
 
 from __future__ import annotations
 
-import argparse
-import hashlib
 import importlib.util
 import json
-import re
-import sys
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -22,9 +18,7 @@ import torch
 from transformers import AutoModelForSequenceClassification, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
 
 from scpo.config import GlobalRMConfig
-from scpo.errors import ConfigError
 
-HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*(/[\w.-]+)?")  # owner/name (or a legacy bare name such as gpt2)
 ADDED_PAD_TOKEN = "<|pad|>"  # added (and the embeddings grown by one row) only where no pad-like token exists
 TOKENIZER_PACKAGES = ("sentencepiece", "google.protobuf")  # read a SentencePiece-only tokenizer (spm.model)
 
@@ -32,25 +26,6 @@ TOKENIZER_PACKAGES = ("sentencepiece", "google.protobuf")  # read a SentencePiec
 def default_device() -> torch.device:
     """The first GPU if there is one, else the CPU."""
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-
-
-def resolve_model(setting: str, root: Path, key: str = "scoring.model") -> str:
-    """A local folder as an absolute path, else the hub id unchanged.
-
-    Relative paths are read from `root` (the repository, or the run root), not from the notebook's folder
-    where papermill runs the kernel; a path that is not there and is no hub id stops here, before the hub's
-    retries would.
-    """
-    path = Path(setting).expanduser()
-    candidate = path if path.is_absolute() else root / path
-    if candidate.is_dir():
-        return str(candidate.resolve())
-    if candidate.exists():
-        raise ConfigError(f"params: {key} = {setting!r}: {candidate} is a file; give the model's folder")
-    if path.is_absolute() or setting.startswith((".", "~")) or not HUB_ID.fullmatch(setting):
-        raise ConfigError(f"params: {key} = {setting!r}: no folder {candidate} (relative paths are read from "
-                          f"{root}), and not a hub id (owner/name)")
-    return setting
 
 
 def missing_tokenizer_packages() -> list[str]:
@@ -194,51 +169,3 @@ def train_global_rm(rm: GlobalRMConfig, encoder: str | None, pool: Any, max_leng
     trainer.save_model(run, target)
     shutil.rmtree(workdir)  # saved: its checkpoints are no longer needed
     return run.state.log_history
-
-
-def folder_fingerprint(folder: Path) -> dict[str, str]:
-    """sha256 of every file of a model folder (hidden files and folders skipped), by relative path."""
-    hashes = {}
-    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
-        relative = path.relative_to(folder)
-        if any(part.startswith(".") for part in relative.parts):
-            continue
-        digest = hashlib.sha256()
-        with path.open("rb") as handle:
-            for block in iter(lambda: handle.read(1 << 20), b""):
-                digest.update(block)
-        hashes[relative.as_posix()] = digest.hexdigest()
-    return hashes
-
-
-def model_fingerprint(setting: str | None, revision: str | None, root: Path, key: str) -> dict[str, Any] | None:
-    """What a model setting stands for: a local folder's file hashes (not its path, so a clone elsewhere
-    matches), or a hub id with its revision; None when unset; 'embedded' as itself."""
-    if setting is None or setting == "embedded":
-        return None if setting is None else {"model": "embedded"}
-    resolved = resolve_model(setting, root, key)
-    if Path(resolved).is_dir():
-        return {"model": setting, "files": folder_fingerprint(Path(resolved))}
-    return {"model": setting, "revision": revision}
-
-
-def main(argv: list[str] | None = None) -> int:
-    """`python -m scpo.models`: the model-source stage. Writes what the configured models are (file hashes for
-    local folders), so DVC re-runs the stages that read a model when the folder's contents change."""
-    from scpo import config, io, paths
-
-    parser = argparse.ArgumentParser(prog="python -m scpo.models", description=main.__doc__)
-    parser.add_argument("--params", type=Path, required=True)
-    parser.add_argument("--out", type=Path, required=True)
-    args = parser.parse_args(argv)
-    cfg = config.load_stage("model_source", args.params)
-    root = paths.run_root()
-    scoring, global_rm = cfg["scoring"], cfg["global_rm"]
-    io.write_json({"scoring.model": model_fingerprint(scoring.model, scoring.revision, root, "scoring.model"),
-                   "global_rm.encoder": model_fingerprint(global_rm.encoder, None, root, "global_rm.encoder")},
-                  args.out)
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -9,6 +9,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from scpo.model_source import resolve_model
+
 ROOT = Path(__file__).resolve().parents[1]
 RUN_ROOT_ENV = "SCPO_RUN_ROOT"
 
@@ -43,6 +45,4 @@ def global_rm_source(model_setting: str, seed: int) -> str:
     (a relative one is read from the run root, not from the notebook's folder papermill runs in)."""
     if model_setting == "embedded":
         return str(seed_dir("02_global_scoring", seed, "global_rm"))
-    from scpo.models import resolve_model  # loads transformers: only where a model is read
-
     return resolve_model(model_setting, run_root())

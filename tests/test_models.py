@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 import torch
 
-from scpo import config, models, scoring, train
+from scpo import config, model_source, models, scoring, train
 from scpo.paths import ROOT
 from scpo.phases import RUN_PHASES
 from scpo.trainer import WeightedPreferenceCollator, preference_dataset
@@ -235,16 +235,16 @@ def test_a_lora_run_loads_its_frozen_base_in_the_training_precision_and_records_
 
 def test_a_relative_model_path_is_read_from_the_run_root(tmp_path):
     (tmp_path / "models" / "my_rm").mkdir(parents=True)
-    assert models.resolve_model("models/my_rm", tmp_path) == str((tmp_path / "models" / "my_rm").resolve())
-    assert models.resolve_model(str(tmp_path / "models" / "my_rm"), ROOT) == str(tmp_path / "models" / "my_rm")
-    assert models.resolve_model("OpenAssistant/reward-model-deberta-v3-base", tmp_path) == \
+    assert model_source.resolve_model("models/my_rm", tmp_path) == str((tmp_path / "models" / "my_rm").resolve())
+    assert model_source.resolve_model(str(tmp_path / "models" / "my_rm"), ROOT) == str(tmp_path / "models" / "my_rm")
+    assert model_source.resolve_model("OpenAssistant/reward-model-deberta-v3-base", tmp_path) == \
         "OpenAssistant/reward-model-deberta-v3-base"  # a hub id
     for missing in ("./models/other", "models/a/b", str(tmp_path / "nowhere")):
         with pytest.raises(config.ConfigError, match=f"scoring.model = '{missing}': no folder .* and not a hub id"):
-            models.resolve_model(missing, tmp_path)
+            model_source.resolve_model(missing, tmp_path)
     (tmp_path / "file").write_text("x")
     with pytest.raises(config.ConfigError, match="is a file; give the model's folder"):
-        models.resolve_model("file", tmp_path)
+        model_source.resolve_model("file", tmp_path)
 
 
 def test_the_model_fingerprint_follows_the_contents_not_the_path(standins, tmp_path):
@@ -252,15 +252,15 @@ def test_the_model_fingerprint_follows_the_contents_not_the_path(standins, tmp_p
 
     copy = tmp_path / "copy"
     shutil.copytree(standins["bert-segments"], copy)
-    one = models.model_fingerprint(str(standins["bert-segments"]), None, ROOT, "scoring.model")["files"]
-    assert models.model_fingerprint(str(copy), None, ROOT, "scoring.model")["files"] == one
+    one = model_source.model_fingerprint(str(standins["bert-segments"]), None, ROOT, "scoring.model")["files"]
+    assert model_source.model_fingerprint(str(copy), None, ROOT, "scoring.model")["files"] == one
     (copy / "config.json").write_text((copy / "config.json").read_text().replace('"num_hidden_layers": 2',
                                                                                  '"num_hidden_layers": 1'))
-    changed = models.model_fingerprint(str(copy), None, ROOT, "scoring.model")["files"]
+    changed = model_source.model_fingerprint(str(copy), None, ROOT, "scoring.model")["files"]
     assert changed != one and changed["model.safetensors"] == one["model.safetensors"]
-    assert models.model_fingerprint("embedded", None, ROOT, "scoring.model") == {"model": "embedded"}
-    assert models.model_fingerprint("org/rm", "abc123", ROOT, "scoring.model") == {"model": "org/rm", "revision": "abc123"}
-    assert models.model_fingerprint(None, None, ROOT, "global_rm.encoder") is None
+    assert model_source.model_fingerprint("embedded", None, ROOT, "scoring.model") == {"model": "embedded"}
+    assert model_source.model_fingerprint("org/rm", "abc123", ROOT, "scoring.model") == {"model": "org/rm", "revision": "abc123"}
+    assert model_source.model_fingerprint(None, None, ROOT, "global_rm.encoder") is None
 
 
 def test_the_memory_plan_counts_what_a_run_loads(standins, tmp_path):

@@ -15,7 +15,7 @@ NOTEBOOK_STAGES = {
     "training": "04_training", "bias_analysis": "05_bias_analysis", "data_efficiency": "06_data_efficiency",
     "shuffled_labels": "07_shuffled_labels", "figures": "08_figures",
 }
-MODULE_STAGES = {"tradeoff": "tradeoff", "model_source": "models"}  # stage -> the scpo module its command runs (python -m scpo.<module>)
+MODULE_STAGES = {"tradeoff": "tradeoff", "model_source": "model_source"}  # stage -> the scpo module its command runs (python -m scpo.<module>)
 
 
 def stage_body(name):
