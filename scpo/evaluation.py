@@ -8,7 +8,7 @@ import torch
 from torch import Tensor
 
 from scpo.threads import pin_threads
-from scpo.io import markdown_table
+from scpo.io import markdown_table, pair_values
 
 pin_threads()  # one fixed thread count for this process's arithmetic (scpo/threads.py)
 
@@ -24,17 +24,8 @@ def pairwise_accuracy(chosen_scores: Tensor, rejected_scores: Tensor) -> float:
 
 def pair_scores(pairs: pd.DataFrame, utterance_scores: pd.Series) -> tuple[Tensor, Tensor]:
     """(s+, s-) for each pair, looked up by utterance id in a Series indexed by `utterance_id` (unique ids)."""
-    index = utterance_scores.index
-    if not index.is_unique:
-        raise ValueError(f"utterance scores: {int(index.duplicated().sum())} utterance ids appear more than once, "
-                         f"e.g. {index[index.duplicated()][0]!r}: which score a pair gets would be ambiguous")
-    # positions by one hash lookup per pair (pandas' isin on Arrow strings loops in Python: 22 s of stage 08)
-    chosen_at, rejected_at = index.get_indexer(pairs.chosen_id), index.get_indexer(pairs.rejected_id)
-    missing = (chosen_at < 0) | (rejected_at < 0)
-    if missing.any():
-        raise KeyError(f"{int(missing.sum())} pairs have unscored utterances, e.g. pair {pairs.pair_id.iloc[missing.argmax()]}")
-    values = utterance_scores.to_numpy(dtype="float64")
-    return torch.tensor(values[chosen_at]), torch.tensor(values[rejected_at])
+    chosen, rejected = pair_values(pairs, utterance_scores, "unscored utterances", "float64")
+    return torch.from_numpy(chosen), torch.from_numpy(rejected)
 
 
 def accuracy_report(pairs: pd.DataFrame, utterance_scores: pd.Series) -> dict[str, float | int]:

@@ -19,6 +19,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 # Leading bytes of the containers a data file is most often mistaken for (magic numbers).
@@ -139,6 +140,23 @@ def as_tensor(values: Any) -> "torch.Tensor":
     import torch  # here, so that light commands (scpo.notebooks) do not load torch
 
     return torch.tensor(pd.Series(values).to_numpy(dtype="float64"))
+
+
+def pair_values(pairs: pd.DataFrame, per_utterance: pd.Series, missing: str,
+                dtype: str | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """The values of each pair's chosen and rejected utterance (arrays in pair order, in `dtype` or the Series'
+    own) from a Series indexed by unique utterance ids; a pair whose utterance has none is a KeyError: "<n> pairs have `missing`,
+    e.g. pair <pair_id>". One hash lookup a pair (pandas' `isin` on Arrow strings loops in Python)."""
+    index = per_utterance.index
+    if not index.is_unique:
+        raise ValueError(f"{int(index.duplicated().sum())} utterance ids appear more than once, e.g. "
+                         f"{index[index.duplicated()][0]!r}: which value a pair gets would be ambiguous")
+    chosen_at, rejected_at = index.get_indexer(pairs.chosen_id), index.get_indexer(pairs.rejected_id)
+    absent = (chosen_at < 0) | (rejected_at < 0)
+    if absent.any():
+        raise KeyError(f"{int(absent.sum())} pairs have {missing}, e.g. pair {pairs.pair_id.iloc[absent.argmax()]}")
+    values = per_utterance.to_numpy(dtype=dtype)
+    return values[chosen_at], values[rejected_at]
 
 
 def markdown_table(frame: pd.DataFrame, digits: int = 3) -> str:

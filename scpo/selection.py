@@ -16,18 +16,14 @@ import torch
 from torch import Tensor
 
 from scpo.errors import ConfigError
-from scpo.io import as_tensor
+from scpo.io import as_tensor, pair_values
 
 
 def with_global_rewards(pairs: pd.DataFrame, global_score: pd.Series) -> pd.DataFrame:
     """`pairs` with `global_chosen` (r+) and `global_rejected` (r-) looked up in the global RM's score per
     utterance id (stage 02's `utterance_scores`, indexed by utterance_id)."""
-    missing = ~pairs.chosen_id.isin(global_score.index) | ~pairs.rejected_id.isin(global_score.index)
-    if missing.any():
-        raise KeyError(f"{int(missing.sum())} pairs have utterances the global RM did not score, "
-                       f"e.g. pair {pairs.pair_id[missing].iloc[0]}")
-    return pairs.assign(global_chosen=global_score.loc[pairs.chosen_id].to_numpy(),
-                        global_rejected=global_score.loc[pairs.rejected_id].to_numpy())
+    chosen, rejected = pair_values(pairs, global_score, "utterances the global RM did not score")
+    return pairs.assign(global_chosen=chosen, global_rejected=rejected)
 
 
 def filter_and_weight(pairs: pd.DataFrame, tau: float, beta: float) -> pd.DataFrame:

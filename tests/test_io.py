@@ -70,3 +70,17 @@ def test_a_model_save_that_fails_keeps_the_previous_model(tmp_path):
         save_model(Trainer(fail=True), target)
     assert (target / "model.safetensors").read_bytes() == b"old"
     assert sorted(p.name for p in target.parent.iterdir()) == ["scpo"]  # no temporary folder left
+
+
+def test_pair_values_keep_the_scores_dtype_unless_told_and_name_a_pair_without_one():
+    import numpy as np
+
+    from scpo.io import pair_values
+
+    pairs = pd.DataFrame({"pair_id": ["p1", "p2"], "chosen_id": ["b", "a"], "rejected_id": ["a", "c"]})
+    scores = pd.Series(np.array([0.5, 1.5, -1.0], dtype="float32"), index=pd.Index(["a", "b", "c"], dtype="string[pyarrow]"))
+    chosen, rejected = pair_values(pairs, scores, "no score")
+    assert chosen.dtype == np.float32 and chosen.tolist() == [1.5, 0.5] and rejected.tolist() == [0.5, -1.0]
+    assert pair_values(pairs, scores, "no score", "float64")[0].dtype == np.float64
+    with pytest.raises(KeyError, match="1 pairs have no score, e.g. pair p2"):
+        pair_values(pairs, scores.drop("c"), "no score")
