@@ -14,6 +14,12 @@ import pandas as pd
 from scpo.gallery import mean_sd
 
 
+def by_interval(low: float, high: float, above: str, below: str, neither: str, at: float = 0.0) -> str:
+    """The one rule every reading claims by: `above` where the interval lies wholly above `at`, `below` where
+    wholly below it, else `neither` (an interval that includes `at` supports no direction)."""
+    return above if low > at else below if high < at else neither
+
+
 def cross_country(arm: str, own: float, others: float, majority: Sequence[str], on_majority: float,
                   intervals: Mapping[str, tuple[float, float, float]] | None = None) -> str:
     """The bias matrix in sentences: mean gain over the global RM at home, on the other study countries and on the
@@ -27,14 +33,14 @@ def cross_country(arm: str, own: float, others: float, majority: Sequence[str], 
     found = []
     if "home_advantage" in intervals:
         mean, low, high = intervals["home_advantage"]
-        words = ("it gains more at home than elsewhere" if low > 0 else "it gains less at home than elsewhere"
-                 if high < 0 else "no home advantage found (the interval includes 0)")
+        words = by_interval(low, high, "it gains more at home than elsewhere", "it gains less at home than elsewhere",
+                            "no home advantage found (the interval includes 0)")
         found.append(f"Home minus elsewhere {interval(mean, low, high)}: {words}")
     if majority and "majority" in intervals:
         mean, low, high = intervals["majority"]
-        words = ("it loses accuracy on the majority countries, a cost of specialising" if high < 0 else
-                 "it gains on the majority countries" if low > 0 else
-                 "no change found on the majority countries (the interval includes 0)")
+        words = by_interval(low, high, "it gains on the majority countries",
+                            "it loses accuracy on the majority countries, a cost of specialising",
+                            "no change found on the majority countries (the interval includes 0)")
         found.append(f"on the majority countries {interval(mean, low, high)}: {words}")
     if not found:
         return text + "No interval (fewer than two run seeds): no home advantage or majority cost is claimed."
@@ -145,12 +151,9 @@ def difference(first: str, second: str, mean: float, low: float, high: float) ->
     or 'no difference found' when the interval includes 0 (or 'not computable' without one)."""
     if not all(map(math.isfinite, (mean, low, high))):
         return f"{first} − {second}: not computable"
-    text = f"{first} − {second} {interval(mean, low, high)}: "
-    if low > 0:
-        return text + f"{first} scores above {second}"
-    if high < 0:
-        return text + f"{first} scores below {second}"
-    return text + "no difference found (the interval includes 0)"
+    return f"{first} − {second} {interval(mean, low, high)}: " + by_interval(
+        low, high, f"{first} scores above {second}", f"{first} scores below {second}",
+        "no difference found (the interval includes 0)")
 
 
 def main_results(macro_all: Mapping[str, float], macro_differences: Sequence[Mapping], best: Mapping | None,
@@ -171,8 +174,7 @@ def main_results(macro_all: Mapping[str, float], macro_differences: Sequence[Map
                                                        f"; the next, {best['other']}: {words}") + ". ")
     if top_gain is not None:
         mean, low, high = top_gain["mean"], top_gain["ci_low"], top_gain["ci_high"]
-        relation = ("smaller than" if high < STUDY_MAX_GAIN else "larger than" if low > STUDY_MAX_GAIN
-                    else "not distinguishable from")
+        relation = by_interval(low, high, "larger than", "smaller than", "not distinguishable from", STUDY_MAX_GAIN)
         text += (f"SCPO's largest per-country gain over the global RM is {interval(mean, low, high)} "
                  f"({top_gain['country']}), {relation} the study's per-country maximum of +{STUDY_MAX_GAIN:.2f} "
                  "over its baseline.")

@@ -51,18 +51,22 @@ def efficiency_rows(cfg: dict[str, Any], country: str, stage04_runs: dict[str, d
     return rows, global_rows
 
 
-def shuffled_runs(cfg: dict[str, Any], country: str, seed: int) -> tuple[pd.DataFrame, dict[str, train.RunResult]]:
-    """Every `controls.arms` arm of `country` retrained after permuting the study countries' labels across their
-    users (`analysis.shuffle_country_labels`, seed `controls.shuffle_seed` + run seed), each scored on the held-out
-    pairs of every study country (by `train.run_calls`). Returns the shuffled pairs and the runs by arm."""
+def shuffled_runs(cfg: dict[str, Any], country: str) -> dict[int, tuple[pd.DataFrame, dict[str, train.RunResult]]]:
+    """Per run seed, every `controls.arms` arm of `country` retrained after permuting the study countries' labels
+    across their users (`analysis.shuffle_country_labels`, seed `controls.shuffle_seed` + run seed), each scored on
+    the held-out pairs of every study country. Every seed's runs go to `train.run_calls` together (no core waits
+    for one seed's last run). Returns, per seed, the shuffled pairs and the runs by arm."""
     controls, study = cfg["controls"], list(cfg["countries"].values())
-    pairs, test_texts = train.stage_inputs(seed)
-    shuffled = analysis.shuffle_country_labels(pairs, study, controls.shuffle_seed + seed)
-    users = shuffled.drop_duplicates("user_id").groupby("country").size()
-    assert users.equals(pairs.drop_duplicates("user_id").groupby("country").size()), "every country keeps its users"
-    assert shuffled.drop(columns="country").equals(pairs.drop(columns="country")), "only labels move"
-    study_test = shuffled[(shuffled.split == "test") & shuffled.country.isin(study)]
-    texts = test_texts[test_texts.utterance_id.isin(set(study_test.chosen_id) | set(study_test.rejected_id))]
-    calls = [partial(train.configured_arm, cfg, country, seed, arm, shuffled, texts, None,
-                     paths.artifact_dir("checkpoints", "shuffled", country)) for arm in controls.arms]
-    return shuffled, dict(zip(controls.arms, train.run_calls(calls, cfg["launch"])))
+    shuffled, calls = {}, []
+    for seed in cfg["seeds"]:
+        pairs, test_texts = train.stage_inputs(seed)
+        shuffled[seed] = analysis.shuffle_country_labels(pairs, study, controls.shuffle_seed + seed)
+        users = shuffled[seed].drop_duplicates("user_id").groupby("country").size()
+        assert users.equals(pairs.drop_duplicates("user_id").groupby("country").size()), "every country keeps its users"
+        assert shuffled[seed].drop(columns="country").equals(pairs.drop(columns="country")), "only labels move"
+        study_test = shuffled[seed][(shuffled[seed].split == "test") & shuffled[seed].country.isin(study)]
+        texts = test_texts[test_texts.utterance_id.isin(set(study_test.chosen_id) | set(study_test.rejected_id))]
+        calls += [partial(train.configured_arm, cfg, country, seed, arm, shuffled[seed], texts, None,
+                          paths.artifact_dir("checkpoints", "shuffled", country)) for arm in controls.arms]
+    results = iter(train.run_calls(calls, cfg["launch"]))
+    return {seed: (shuffled[seed], {arm: next(results) for arm in controls.arms}) for seed in cfg["seeds"]}

@@ -4,6 +4,8 @@ import math
 
 import pandas as pd
 
+import pytest
+
 from scpo import readings
 
 
@@ -168,3 +170,10 @@ def test_tradeoff_says_how_many_points_the_best_cannot_be_told_apart_from():
         "from 4 of the 35 other points (paired over run seeds).")
     assert readings.tradeoff(best, None, 0.7, 1.1, None, None, 1.0, (0, 35)).endswith(
         "distinguishable from each of the 35 other points (paired over run seeds).")
+
+
+@pytest.mark.parametrize("low,high,at,expected", [(0.01, 0.2, 0.0, "up"), (-0.2, -0.01, 0.0, "down"),
+                                                  (0.0, 0.2, 0.0, "neither"), (-0.2, 0.0, 0.0, "neither"),
+                                                  (0.05, 0.2, 0.10, "neither"), (0.11, 0.2, 0.10, "up")])
+def test_a_direction_is_claimed_only_where_the_whole_interval_lies_on_one_side(low, high, at, expected):
+    assert readings.by_interval(low, high, "up", "down", "neither", at) == expected
