@@ -6,6 +6,8 @@ import os
 import tempfile
 from pathlib import Path
 
+import pytest
+
 from scpo.paths import ROOT, RUN_ROOT_ENV
 from scpo.profile import write_profile
 
@@ -18,32 +20,42 @@ def pytest_configure(config) -> None:
     os.environ[RUN_ROOT_ENV] = str(run_root)  # kernels started by nbval inherit it
 
 
-# The longest groups of tests, longest first (docs/testing.md): started first, so that the test command's two
-# workers (`-n 2 --dist loadgroup`) run them side by side while the short groups fill in after.
+# The longest work units, longest first (docs/testing.md): started first, so that the test command's two workers
+# (`-n 2`) run them side by side while the short units fill in after.
 LONGEST_FIRST = ("tests/test_pipeline_e2e.py", "tests/test_model_families.py", "tests/test_pipeline_fixtures.py",
                  "notebooks", "tests/test_gpu_check.py", "tests/test_bench.py")
 
 
-def xdist_group_of(item) -> str:
-    """A test's group under pytest-xdist: every notebook's cells in one (nbval runs notebooks 01-08 in order
-    on one run root), else the test's module (its module-scoped fixtures, e.g. a pipeline run, made once)."""
-    path = Path(str(item.path)).resolve()
-    if path.suffix == ".ipynb":
-        return "notebooks"
-    return path.relative_to(Path(__file__).resolve().parent).as_posix()
+def work_unit(nodeid: str) -> str:
+    """What one pytest-xdist worker runs whole: every notebook's cells together (nbval runs notebooks 01-08 in
+    order on one run root), else a test's module (its module-scoped fixtures, e.g. a pipeline run, made once)."""
+    return "notebooks" if nodeid.startswith("notebooks/") else nodeid.split("::", 1)[0]
 
 
+@pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(items) -> None:
     """Every pipeline test is slow too, so `pytest -m "not slow"` is the fast tier (unit and contract tests).
-    Each test joins its xdist group, and the longest groups go first (a stable sort: order within a group kept)."""
-    import pytest
-
+    The longest work units go first (a stable sort: the order within a unit is kept)."""
     for item in items:
         if item.get_closest_marker("pipeline"):
             item.add_marker(pytest.mark.slow)
-        item.add_marker(pytest.mark.xdist_group(xdist_group_of(item)))
-    rank = {group: i for i, group in enumerate(LONGEST_FIRST)}
-    items.sort(key=lambda item: rank.get(xdist_group_of(item), len(rank)))
+    rank = {unit: i for i, unit in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(work_unit(item.nodeid), len(rank)))
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config, log):
+    """Under pytest-xdist (`-n 2`): one work unit per test module and one for all notebooks (`work_unit`), handed
+    out in collection order. (xdist's own `--dist loadgroup` does not group under pytest 9: it renames node ids
+    through an attribute pytest 9 no longer reads, so a module's fixture would be made on both workers.)"""
+    from xdist.scheduler import LoadScopeScheduling
+
+    class ModulesAndNotebooks(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return work_unit(nodeid)
+
+    config.option.loadscopereorder = False  # keep the collection's order: the longest units first
+    return ModulesAndNotebooks(config, log)
 
 
 _GRID_RUN: set[str] = set()

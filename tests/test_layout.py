@@ -31,3 +31,12 @@ def test_every_accuracy_and_ratio_the_readme_quotes_is_in_a_file_the_pipeline_or
     assert quoted, "the check would be empty"
     missing = {number for number in quoted if number not in written}
     assert not missing, f"README.md quotes {sorted(missing)}, which no report or benchmark file holds"
+
+
+def test_the_readme_s_cost_table_is_the_one_the_scaling_command_wrote():
+    import json
+
+    from scpo import scaling
+
+    written = json.loads((ROOT / "reports/bench/scaling.json").read_text())
+    assert scaling.table(written["rows"], written["growth_exponents"]) in (ROOT / "README.md").read_text()
