@@ -19,6 +19,11 @@ TINY_STAGES = {"notebook_sources", "model_source", "data@0", "global_scoring@0",
                "bias_analysis", "data_efficiency@chile", "shuffled_labels@chile", "figures",
                "tradeoff@0.7", "tradeoff@1.0", "timings"}
 
+# Runs one after another in the stage's own process: for the projects that test a model family or a data route, not
+# the pool (the end-to-end project keeps params' pool). The test command's two workers keep both cores busy, and a
+# pool's fork server would import torch and transformers once more in every training stage (about 3 s of CPU each).
+ONE_AT_A_TIME = {"launch": {"max_concurrent": 1}}
+
 # The stages `dvc.yaml` marks `always_changed` (a model folder outside DVC; the wall times they rewrite):
 # every repro runs them, whatever else it finds up to date.
 ALWAYS_RUN = {"model_source", "timings"}

@@ -16,7 +16,7 @@ import pytest
 import torch
 import yaml
 
-from pipeline import ALWAYS_RUN, TINY_STAGES, repro, scratch_project, stages_run
+from pipeline import ALWAYS_RUN, ONE_AT_A_TIME, TINY_STAGES, repro, scratch_project, stages_run
 from scpo import models, scoring
 from scpo.paths import ROOT
 
@@ -48,7 +48,7 @@ def make_project(name, root, standins):
         model = {"scoring": {"model": f"models/{family}"}}
     else:
         model = {"scoring": {"model": str(standins[family])}}
-    return scratch_project(root, *profiles, OFFLINE, "tests/tiny_profile.yaml", model, OMP_NUM_THREADS="1")
+    return scratch_project(root, *profiles, OFFLINE, "tests/tiny_profile.yaml", model, ONE_AT_A_TIME, OMP_NUM_THREADS="1")
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,7 @@ import shutil
 import pytest
 import yaml
 
-from pipeline import TINY_STAGES, repro, scratch_project, stages_run
+from pipeline import ONE_AT_A_TIME, TINY_STAGES, repro, scratch_project, stages_run
 from scpo.paths import ROOT
 
 pytestmark = pytest.mark.pipeline
@@ -18,7 +18,7 @@ def project(request, tmp_path_factory):
     dataset = request.param
     root = tmp_path_factory.mktemp(f"scpo-{dataset}")
     shutil.copytree(ROOT / "tests/fixtures" / dataset, root / "data" / dataset)  # the snapshot a user fetched
-    env = scratch_project(root, "tests/tiny_profile.yaml", f"profiles/{dataset}_local.yaml")
+    env = scratch_project(root, "tests/tiny_profile.yaml", f"profiles/{dataset}_local.yaml", ONE_AT_A_TIME)
     code, output = repro(root, env)
     assert code == 0, output[-4000:]
     return dataset, root, env, output
