@@ -145,8 +145,9 @@ def as_tensor(values: Any) -> "torch.Tensor":
 def pair_values(pairs: pd.DataFrame, per_utterance: pd.Series, missing: str,
                 dtype: str | None = None) -> tuple[np.ndarray, np.ndarray]:
     """The values of each pair's chosen and rejected utterance (arrays in pair order, in `dtype` or the Series'
-    own) from a Series indexed by unique utterance ids; a pair whose utterance has none is a KeyError: "<n> pairs have `missing`,
-    e.g. pair <pair_id>". One hash lookup a pair (pandas' `isin` on Arrow strings loops in Python)."""
+    own) from a Series indexed by unique utterance ids; a pair whose utterance has none is a KeyError:
+    "<n> pairs have `missing`, e.g. pair <pair_id>". One hash lookup a pair (pandas' `isin` on Arrow strings
+    loops in Python)."""
     index = per_utterance.index
     if not index.is_unique:
         raise ValueError(f"{int(index.duplicated().sum())} utterance ids appear more than once, e.g. "

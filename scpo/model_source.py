@@ -1,8 +1,9 @@
 """The model-source stage (`python -m scpo.model_source`): what the configured models are, without loading them.
 
 A local folder's file hashes, or a hub id with its revision: DVC re-runs the stages that read a model when
-these change. The stage runs on every repro, so this module imports no torch or transformers (they took 4 of
-its 4.4 s); `scpo.models` loads models and re-exports `resolve_model`.
+these change. Apart from `scpo.models` (which loads models) so that `scpo.paths` can resolve a model setting without
+importing torch or transformers. The stage itself still imports them (about 4 of its 4.5 s): as the first stage it
+validates every params section, TrainingArguments included.
 """
 
 from __future__ import annotations

@@ -7,7 +7,8 @@ simulated PRISM has about PRISM's 68,371 rated responses), in this process and o
 - training: on the country pairs, with the `training` section's arguments, the median seconds of an optimiser
   step after the first, and apart from it the seconds from the loop's start to the first step's end (the
   length-grouped sampler orders the whole dataset there: that part grows with the data, a step should not).
-Then the growth exponent of each, the slope of log(seconds) on log(responses) (1: linear; 0: flat). Writes `reports/bench/scaling.json` and prints the table the README shows. A command, not a stage.
+Then the growth exponent of each, the slope of log(seconds) on log(responses) (1: linear; 0: flat). Writes
+`reports/bench/scaling.json` and prints the table the README shows. A command, not a stage.
 """
 
 from __future__ import annotations
