@@ -32,8 +32,13 @@ ARTIFACTS: dict[str, Artifact] = {
                            "every response (or option) with its prompt and split"),
     "answer_shares": Artifact("data", "artifacts/01_data/seed{seed}/answer_shares.parquet",
                               "GlobalOpinionQA's answer shares per country and question (PRISM runs: absent)"),
+    "aggregate_pairs": Artifact("data", "artifacts/01_data/seed{seed}/aggregate_pairs.parquet",
+                                "the embedded global RM's own training pairs: the simulated aggregate population, "
+                                "never study users (embedded data only)"),
     "utterance_scores": Artifact("global_scoring", "artifacts/02_global_scoring/seed{seed}/utterance_scores.parquet",
                                  "the global RM's reward of every response"),
+    "planted_facts": Artifact("global_scoring", "artifacts/02_global_scoring/seed{seed}/planted_facts.json",
+                              "what the simulated world planted: per world and per country (scpo.planted)"),
     "selected_pairs": Artifact("filter_weight", "artifacts/03_filter_weight/seed{seed}/pairs.parquet",
                                "the pairs with global rewards, keep (F < tau), weight and inverse_weight"),
     "test_scores": Artifact("training", "artifacts/04_training/{country}/seed{seed}/test_scores.parquet",

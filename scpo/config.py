@@ -63,34 +63,49 @@ class DataConfig:
 
 @dataclass(frozen=True)
 class SimulationConfig:
-    """The embedded, simulated PRISM: sizes and the planted preference structure."""
+    """The embedded, simulated PRISM: volumes, the slider, and the planted preference structure (`scpo.embedded`)."""
 
-    seed: int
+    seed: int  # the world's seed; run seed s simulates world `seed + s` (its own country positions, users, texts)
     user_scale: float  # x PRISM's users per residence country (US 386, UK 340, ...)
-    conversations_per_user: int  # each user has 1..this many conversations
-    max_turns: int  # turns per conversation: 1..this; turn 0 has 4 responses, later turns 2
     survey_only_share: float  # users who answered the survey but never conversed
-    country_deviation: float  # scale of each minority country's deviation from the global preference
-    majority_deviation: float  # the same for the majority (global-pool) countries
-    personal_noise: float  # sd of each annotator's own deviation
-    extreme_share: float  # share of annotators per country who are extreme (strongly divergent)
-    extreme_noise: float  # sd of an extreme annotator's own deviation
-    rating_noise: float  # sd of per-response rating noise
-    score_scale: float  # slider points per unit of utility
+    conversations_per_user: int  # a user who did all of them had this many conversations (PRISM: 6)
+    full_conversations_share: float  # share of conversing users who did all of them; the rest 1 .. one fewer
+    mean_turns: float  # turns per conversation: 2 + a geometric count, mean this (PRISM: 3.39)
+    max_turns: int  # at most this many turns (PRISM: 22)
+    opening_responses_mean: float  # responses at turn 0: 4 or 3, mean this (PRISM: about 3.75); later turns 2
+    score_mean: float  # the slider's mean (PRISM: 65.1) for a typical annotator ...
+    score_sd: float  # ... and its sd (PRISM: 29.3); scores are integers 1..100
     coarse_rater_share: float  # raters who round to multiples of 10, a source of ties
+    personal_sd: float  # sd of a typical annotator's own deviation e_u from their country, per attribute
+    country_share: float  # share of a typical annotator's preference variance that their country explains
+    cultural_share: float  # share of the country deviations' variance along the two Inglehart-Welzel dimensions
+    extreme_share: float  # share of annotators whose preference is noise (g + N(0, extreme_sd)), not their country's
+    extreme_sd: float  # sd of an extreme annotator's deviation from the global preference, per attribute
+    rating_noise: float  # sd of per-response rating noise, in utility units
+    level_sd: float  # spread of the study's responses' attribute levels (rounded, clipped to -3..3)
+    aggregate_users: int  # the off-the-shelf global RM's own annotators (x user_scale): not study users
+    aggregate_level_sd: tuple[float, ...]  # per attribute: the aggregate data's response mix (its domain shift)
 
     def __post_init__(self) -> None:
         check(self.user_scale > 0, "user_scale", "> 0", self.user_scale)
-        check(self.conversations_per_user >= 1, "conversations_per_user", ">= 1",
-              self.conversations_per_user)
-        check(self.max_turns >= 1, "max_turns", ">= 1", self.max_turns)
-        for name in ("survey_only_share", "extreme_share", "coarse_rater_share"):
-            value = getattr(self, name)
-            check(0.0 <= value < 1.0, name, "0 <= x < 1", value)
-        for name in ("country_deviation", "majority_deviation", "personal_noise", "extreme_noise",
-                     "rating_noise", "score_scale"):
-            value = getattr(self, name)
-            check(value >= 0.0, name, ">= 0", value)
+        check(self.conversations_per_user >= 1, "conversations_per_user", ">= 1", self.conversations_per_user)
+        check(self.max_turns >= 2, "max_turns", ">= 2", self.max_turns)
+        check(2.0 <= self.mean_turns <= self.max_turns, "mean_turns", "2 <= x <= max_turns", self.mean_turns)
+        check(3.0 <= self.opening_responses_mean <= 4.0, "opening_responses_mean", "3 <= x <= 4",
+              self.opening_responses_mean)
+        check(1.0 < self.score_mean < 100.0, "score_mean", "1 < x < 100", self.score_mean)
+        check(0.0 < self.score_sd < 49.5, "score_sd", "0 < x < 49.5", self.score_sd)
+        for name in ("survey_only_share", "extreme_share", "coarse_rater_share", "country_share"):
+            check(0.0 <= getattr(self, name) < 1.0, name, "0 <= x < 1", getattr(self, name))
+        for name in ("full_conversations_share", "cultural_share"):
+            check(0.0 <= getattr(self, name) <= 1.0, name, "0 <= x <= 1", getattr(self, name))
+        for name in ("personal_sd", "extreme_sd", "rating_noise", "level_sd"):
+            check(getattr(self, name) >= 0.0, name, ">= 0", getattr(self, name))
+        check(self.personal_sd > 0 or self.country_share == 0, "personal_sd", "> 0 (country deviations are "
+              "sized against it) unless country_share is 0", self.personal_sd)
+        check(self.aggregate_users >= 2, "aggregate_users", ">= 2", self.aggregate_users)
+        check(all(sd >= 0 for sd in self.aggregate_level_sd), "aggregate_level_sd", "sds >= 0",
+              list(self.aggregate_level_sd))
 
 
 @dataclass(frozen=True)

@@ -347,12 +347,17 @@ def check_reference_countries(names: set[str], present: pd.Series) -> None:
 
 
 def attach_truth(pairs: pd.DataFrame, truth: pd.DataFrame | None) -> pd.DataFrame:
-    """Add `truth_margin` = noise-free country utility of chosen minus rejected (NaN for real data)."""
+    """Add `truth_margin` = noise-free country utility of chosen minus rejected, and `extreme_annotator` = whether
+    the pair's annotator is one of the simulation's extreme annotators (both NaN for real data, which has no truth;
+    a truth file without the `extreme` field, as older simulations wrote, also gives NaN there)."""
     if truth is None:
-        return pairs.assign(truth_margin=np.nan)
-    utility = truth.set_index("utterance_id").country_utility
+        return pairs.assign(truth_margin=np.nan, extreme_annotator=np.nan)
+    indexed = truth.set_index("utterance_id")
+    utility = indexed.country_utility
+    extreme = (indexed.extreme.loc[pairs.chosen_id].to_numpy(dtype=float) if "extreme" in indexed
+               else np.full(len(pairs), np.nan))
     return pairs.assign(truth_margin=utility.loc[pairs.chosen_id].to_numpy()
-                        - utility.loc[pairs.rejected_id].to_numpy())
+                        - utility.loc[pairs.rejected_id].to_numpy(), extreme_annotator=extreme)
 
 
 def country_counts(user_country: pd.Series, split: pd.Series, utterances: pd.DataFrame,

@@ -336,11 +336,22 @@ def test_attach_truth_margins_by_hand():
     assert margins["ut1|ut2"] == pytest.approx(2.5)  # chosen ut2 (0.5) - ut1
     assert margins["ut4|ut5"] == pytest.approx(-4.0)  # chosen ut5 (-1.0) - ut4 (3.0): noise beat the truth
     assert "truth_margin" not in pairs  # returns a copy
+    assert with_truth.extreme_annotator.isna().all()  # a truth file without the extreme field
+
+
+def test_attach_truth_carries_the_annotators_extreme_flag():
+    pairs, _ = data.build_pairs(pd.DataFrame(utterance_rows()))
+    ids = [f"ut{i}" for i in range(8)]
+    truth = pd.DataFrame({"utterance_id": ids, "country_utility": 0.0, "country": "Chile",
+                          "extreme": [i >= 4 for i in range(8)]})  # ut4.. belong to an extreme annotator
+    flags = dict(zip(*data.attach_truth(pairs, truth)[["pair_id", "extreme_annotator"]].to_numpy().T))
+    assert flags["ut0|ut1"] == 0.0 and flags["ut4|ut5"] == 1.0
 
 
 def test_attach_truth_none_gives_nan():
     pairs, _ = data.build_pairs(pd.DataFrame(utterance_rows()))
-    assert data.attach_truth(pairs, None).truth_margin.isna().all()
+    with_truth = data.attach_truth(pairs, None)
+    assert with_truth.truth_margin.isna().all() and with_truth.extreme_annotator.isna().all()
 
 
 def test_pair_utterances_lists_each_response_once():
