@@ -305,6 +305,26 @@ class TradeoffConfig:
 
 
 @dataclass(frozen=True)
+class RegimesConfig:
+    """The regime map: a grid over the simulation's extreme-annotator share and country share (`scpo.regimes`)."""
+
+    country: str  # the slug of `countries` trained at every point
+    extreme_shares: tuple[float, ...]  # simulation.extreme_share at each point
+    country_shares: tuple[float, ...]  # simulation.country_share at each point
+    arms: tuple[str, ...]  # arms trained at every point (scpo.selection.ARMS; they need not be in `arms`)
+    comparisons: tuple[str, ...]  # paired differences 'a - b' read at every point ('global' allowed)
+
+    def __post_init__(self) -> None:
+        for name in ("extreme_shares", "country_shares"):
+            values = list(getattr(self, name))
+            check(len(values) > 0 and all(0.0 <= v < 1.0 for v in values) and len(set(values)) == len(values), name,
+                  "a non-empty list of distinct shares 0 <= x < 1", values)
+        check(len(self.arms) > 0, "arms", "a non-empty list of arms (scpo.selection.ARMS)", list(self.arms))
+        check(all(len(c.split(" - ")) == 2 and set(c.split(" - ")) <= {"global", *self.arms} for c in self.comparisons),
+              "comparisons", "'a - b' of regimes.arms or 'global'", list(self.comparisons))
+
+
+@dataclass(frozen=True)
 class ControlsConfig:
     """The shuffled-labels control: country labels permuted across the study countries' users."""
 
@@ -333,6 +353,7 @@ SECTIONS: dict[str, type | str] = {
     "data_efficiency": DataEfficiencyConfig,
     "tradeoff": TradeoffConfig,
     "controls": ControlsConfig,
+    "regimes": RegimesConfig,
 }
 
 # The params sections each stage reads; `dvc.yaml` lists the same (a test keeps them equal).
@@ -349,8 +370,12 @@ STAGE_PARAMS: dict[str, tuple[str, ...]] = {
     "tradeoff": ("scoring", "training", "launch", "evaluation", "countries", "seeds", "tradeoff.countries",
                  "tradeoff.betas"),
     "shuffled_labels": ("scoring", "training", "launch", "evaluation", "countries", "arms", "seeds", "controls"),
+    # A point's stage reads the map's country, arms and comparisons (its two shares come from the matrix), so adding
+    # a share runs only the new points.
+    "regimes": ("simulation", "data", "scoring", "filtering", "weighting", "training", "launch", "evaluation",
+                "countries", "seeds", "regimes.country", "regimes.arms", "regimes.comparisons"),
     "figures": ("filtering", "weighting", "evaluation", "countries", "arms", "seeds", "data_efficiency",
-                "tradeoff", "controls"),
+                "tradeoff", "controls", "regimes"),
 }
 
 

@@ -59,11 +59,25 @@ def check_across_sections(loaded: dict[str, Any]) -> None:
         if extra:
             raise ConfigError(f"params: evaluation.comparisons: {', '.join(extra)} not in arms {list(arms)} "
                               "(nor 'global', the untouched global RM)")
+    if "regimes" in loaded:
+        check_regimes(loaded["regimes"], countries)
     if "tradeoff" in loaded and "countries" in loaded:
         extra = [slug for slug in loaded["tradeoff"].countries if slug not in countries]
         if extra:
             raise ConfigError(f"params: tradeoff.countries: {', '.join(map(repr, extra))} not a slug of countries "
                               f"({', '.join(countries)})")
+
+
+def check_regimes(regimes: Any, countries: dict[str, str]) -> None:
+    """The regime map's country is a slug of `countries`, its arms are arms (`scpo.selection.ARMS`)."""
+    from scpo.selection import ARMS  # selection imports torch; only this check needs it
+
+    unknown = [arm for arm in regimes.arms if arm not in ARMS]
+    if unknown:
+        raise ConfigError(f"params: regimes.arms: unknown arm(s) {', '.join(map(repr, unknown))}; allowed: "
+                          f"{', '.join(ARMS)}")
+    if countries and regimes.country not in countries:
+        raise ConfigError(f"params: regimes.country: {regimes.country!r} not a slug of countries ({', '.join(countries)})")
 
 
 def training_sections(loaded: dict[str, Any]) -> list[tuple[str, TrainingConfig]]:

@@ -253,26 +253,39 @@ def turn_count(sim: SimulationConfig, rng: np.random.Generator) -> int:
     return min(2 + extra, sim.max_turns)
 
 
+def user_count(sim: SimulationConfig, country: str) -> int:
+    """Users of `country` in the survey: PRISM's count times `user_scale`, at least 2."""
+    return max(2, round(PRISM_USERS[country] * sim.user_scale))
+
+
+def annotators(sim: SimulationConfig, country: str, deviation: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(preferences p_u, extreme flags, coarse flags) of `country`'s users, from the country's own preference
+    stream: every draw is made whatever the knobs, so a user stays the same person across knob values."""
+    rng = stream(sim, 2 + 2 * list(PRISM_USERS).index(country))
+    n = user_count(sim, country)
+    extreme = rng.random(n) < sim.extreme_share
+    coarse = rng.random(n) < sim.coarse_rater_share
+    own = rng.standard_normal((n, len(ATTRIBUTES)))
+    deviations = np.where(extreme[:, None], sim.extreme_sd * own, deviation + sim.personal_sd * own)
+    return GLOBAL_PREFERENCE + deviations, extreme, coarse
+
+
 def simulate_country(sim: SimulationConfig, country: str, deviation: np.ndarray,
-                     ) -> tuple[list[dict], list[dict], list[dict], list[np.ndarray]]:
-    """(survey rows, utterance rows, truth rows, every user's preference) of one country, from its own stream."""
+                     ) -> tuple[list[dict], list[dict], list[dict]]:
+    """(survey rows, utterance rows, truth rows) of one country: its annotators (`annotators`), then their
+    conversations from the country's own text stream."""
     index = list(PRISM_USERS).index(country)
-    rng = stream(sim, 2 + index)
-    first = sum(max(2, round(n * sim.user_scale)) for n in list(PRISM_USERS.values())[:index])
-    survey, utterances, truth, preferences = [], [], [], []
+    rng = stream(sim, 3 + 2 * index)
+    first = sum(user_count(sim, c) for c in list(PRISM_USERS)[:index])
+    survey, utterances, truth = [], [], []
     country_preference = GLOBAL_PREFERENCE + deviation
-    for number in range(first, first + max(2, round(PRISM_USERS[country] * sim.user_scale))):
-        # every draw is made whatever the knobs, so the same user keeps their texts across knob values
-        extreme_draw, coarse_draw, own = rng.random(), rng.random(), rng.standard_normal(len(ATTRIBUTES))
-        extreme = extreme_draw < sim.extreme_share
-        preference = GLOBAL_PREFERENCE + (sim.extreme_sd * own if extreme else deviation + sim.personal_sd * own)
-        rater = Rater(f"user{number}", country, preference, country_preference, extreme, coarse_draw < sim.coarse_rater_share)
+    for number, (preference, extreme, coarse) in enumerate(zip(*annotators(sim, country, deviation)), start=first):
+        rater = Rater(f"user{number}", country, preference, country_preference, bool(extreme), bool(coarse))
         conversations = conversation_counts(sim, rng)
         survey.append(_survey_row(rater.user_id, country, conversations, rng))
-        preferences.append(preference)
         for k in range(conversations):
             _simulate_conversation(rater, f"{rater.user_id}-{k}", sim, sim.level_sd, rng, utterances, truth)
-    return survey, utterances, truth, preferences
+    return survey, utterances, truth
 
 
 def simulate_aggregate(sim: SimulationConfig) -> list[dict]:
@@ -296,15 +309,15 @@ def simulate_aggregate(sim: SimulationConfig) -> list[dict]:
 def simulate_prism(sim: SimulationConfig, countries: Iterable[str] | None = None,
                    ) -> tuple[list[dict], list[dict], list[dict], dict[str, Any]]:
     """(survey rows, utterance rows, truth rows, metadata) of a simulated PRISM world, deterministic in `sim.seed`;
-    `countries` (PRISM_USERS names) simulates only those, with the same rows as in the whole world."""
+    `countries` (PRISM_USERS names) simulates only those, with the same rows as in the whole world (the planted
+    facts are the whole world's)."""
     deviations = country_deviations(sim)
-    survey, utterances, truth, preferences = [], [], [], {}
+    survey, utterances, truth = [], [], []
     for country in (PRISM_USERS if countries is None else countries):
         rows = simulate_country(sim, country, deviations[country])
         survey += rows[0]
         utterances += rows[1]
         truth += rows[2]
-        preferences[country] = np.array(rows[3])
     meta = {
         "attributes": [name for name, _, _ in ATTRIBUTES],
         "global_preference": GLOBAL_PREFERENCE.tolist(),
@@ -313,29 +326,30 @@ def simulate_prism(sim: SimulationConfig, countries: Iterable[str] | None = None
         "cultural_loadings": CULTURAL_LOADINGS.tolist(),
         "slider_map": dict(zip(("a", "b"), (round(v, 6) for v in slider_map(sim.score_mean, sim.score_sd)))),
         "simulation": asdict(sim),
-        "planted": planted_facts(preferences, truth, utterances),
+        "planted": planted_facts(sim, deviations, utterances),
         "counts": {"users": len(survey), "utterances": len(utterances)},
     }
     return survey, utterances, truth, meta
 
 
-def variance_share(preferences: dict[str, np.ndarray]) -> float | None:
+def variance_share(preferences: dict[str, np.ndarray]) -> float:
     """Share of the annotators' preference variance (summed over attributes) between countries: the variance of
-    the country means (user-weighted) over the total; None with fewer than two countries."""
-    if len(preferences) < 2:
-        return None
+    the country means (user-weighted) over the total."""
     everyone = np.concatenate(list(preferences.values()))
     between = sum(len(p) * ((p.mean(axis=0) - everyone.mean(axis=0)) ** 2).sum() for p in preferences.values())
-    return round(float(between / ((everyone - everyone.mean(axis=0)) ** 2).sum()), 6)
+    return float(between / ((everyone - everyone.mean(axis=0)) ** 2).sum())
 
 
-def planted_facts(preferences: dict[str, np.ndarray], truth: list[dict], utterances: list[dict]) -> dict[str, Any]:
-    """What the world holds: the share of preference variance between countries (every annotator; the knob
-    `country_share` is for typical annotators), the extreme annotators' share, and the slider's mean and sd."""
+def planted_facts(sim: SimulationConfig, deviations: dict[str, np.ndarray], utterances: list[dict]) -> dict[str, Any]:
+    """What the world holds: the share of preference variance between countries over every annotator of every
+    country (the knob `country_share` is for typical annotators) and over the typical ones, the extreme
+    annotators' share, and the slider's mean and sd over `utterances`."""
+    people = {country: annotators(sim, country, deviations[country]) for country in PRISM_USERS}
+    extreme = np.concatenate([flags for _, flags, _ in people.values()])
     scores = np.array([row["score"] for row in utterances], dtype=float)
-    extreme = {row["user_id"] for row, fact in zip(utterances, truth) if fact["extreme"]}
-    return {"country_variance_share": variance_share(preferences),
-            "extreme_annotators_rating": len(extreme) / max(1, len({row["user_id"] for row in utterances})),
+    return {"country_variance_share": round(variance_share({c: p for c, (p, _, _) in people.items()}), 6),
+            "country_variance_share_typical": round(variance_share({c: p[~x] for c, (p, x, _) in people.items()}), 6),
+            "extreme_annotator_share": round(float(extreme.mean()), 6),
             "score_mean": round(float(scores.mean()), 3) if len(scores) else None,
             "score_sd": round(float(scores.std()), 3) if len(scores) else None}
 

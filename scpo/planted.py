@@ -18,7 +18,8 @@ from scpo import evaluation
 
 COUNTRY_FACTS = ("global_wrong_share", "wrong_from_extreme_annotators", "wrong_agreeing_with_country_truth",
                  "global_accuracy_labels", "global_accuracy_truth")
-WORLD_FACTS = ("country_variance_share", "extreme_annotators_rating", "score_mean", "score_sd")
+WORLD_FACTS = ("country_variance_share", "country_variance_share_typical", "extreme_annotator_share", "score_mean",
+               "score_sd")
 
 
 def _share(mask: np.ndarray) -> float:

@@ -15,12 +15,12 @@ NOTEBOOK_STAGES = {
     "training": "04_training", "bias_analysis": "05_bias_analysis", "data_efficiency": "06_data_efficiency",
     "shuffled_labels": "07_shuffled_labels", "figures": "08_figures",
 }
-MODULE_STAGES = {"tradeoff": "tradeoff", "model_source": "model_source"}  # stage -> the scpo module its command runs (python -m scpo.<module>)
+MODULE_STAGES = {"tradeoff": "tradeoff", "model_source": "model_source", "regimes": "regimes"}  # stage -> the scpo module its command runs (python -m scpo.<module>)
 
 
 def stage_body(name):
     stage = DVC[name]
-    return stage["do"] if "foreach" in stage else stage
+    return stage["do"] if "foreach" in stage else stage  # a matrix stage holds its body beside the matrix
 
 
 def notebook_source(notebook):
@@ -114,6 +114,13 @@ def test_the_grid_stage_runs_every_tau_of_params_each_with_every_beta():
     assert "tradeoff.betas" in stage_body("tradeoff")["params"]
 
 
+def test_the_regime_map_runs_every_point_of_params():
+    assert DVC["regimes"]["matrix"] == {"extreme": "${regimes.extreme_shares}", "share": "${regimes.country_shares}"}
+    assert "--extreme-share ${item.extreme} --country-share ${item.share}" in stage_body("regimes")["cmd"]
+    assert {"regimes.country", "regimes.arms"} <= set(stage_body("regimes")["params"])
+    assert "regimes.extreme_shares" not in stage_body("regimes")["params"]  # a new share runs only its new points
+
+
 def test_canonical_stage_covers_every_notebook():
     outs = [out for out in DVC["notebook_sources"]["outs"] if isinstance(out, str)]
     assert sorted(outs) == [f"artifacts/00_notebooks/{n}.ipynb" for n in sorted(NOTEBOOK_STAGES.values())]
@@ -133,6 +140,8 @@ def stage_name(name):
     stage = DVC[name]
     if "foreach" in stage and "countries" in stage["foreach"]:
         return f"{name}@${{key}}"
+    if "matrix" in stage:
+        return f"{name}@" + "-".join(f"${{item.{axis}}}" for axis in stage["matrix"])
     return f"{name}@${{item}}" if "foreach" in stage else name
 
 
