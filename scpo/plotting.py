@@ -57,7 +57,7 @@ def global_rm_overview(agreement: pd.Series, log_history: list[dict] | None, tit
     if log_history is not None:
         logs = pd.DataFrame([row for row in log_history if "loss" in row])
         axes[0, 1].plot(logs.step, logs.loss)
-        axes[0, 1].set(xlabel="step", ylabel="training loss", title="Its training on the pooled majority users")
+        axes[0, 1].set(xlabel="step", ylabel="training loss", title="Its training (stage 02)")
     return fig
 
 
@@ -260,6 +260,32 @@ def facet_bars(frame: pd.DataFrame, x: str, y: str, hue: str, facet: str, title:
         ax.set(title=str(value).replace("_", " "), xlabel="", ylabel=str(value).replace("_", " "))
         ax.legend(fontsize=7)
     fig.suptitle(f"{title}; bars: mean over run seeds, error bars: one sd over run seeds", fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def regime_map(table: pd.DataFrame, comparisons: list[str], confidence: float, title: str) -> plt.Figure:
+    """One heatmap per comparison 'a - b' over the map's points (rows: extreme-annotator share, columns: country
+    share): the mean over seeds of the paired difference, each cell 'mean [low, high]' with its interval, and
+    a box around a cell whose interval excludes 0 (`regimes.differences_table` rows of one test set)."""
+    fig, axes = plt.subplots(1, len(comparisons), figsize=(4.3 * len(comparisons) + 0.8, 3.9), squeeze=False)
+    limit = float(np.nanmax(np.abs(table["mean"]))) if len(table) and np.isfinite(table["mean"]).any() else 0.01
+    for ax, comparison in zip(axes[0], comparisons):
+        part = table[table.comparison == comparison]
+        grid = lambda column: part.pivot(index="extreme_share", columns="country_share", values=column)  # noqa: E731
+        means = grid("mean")
+        text = np.vectorize(lambda m, lo, hi: f"{m:+.3f}\n[{lo:+.3f}, {hi:+.3f}]" if np.isfinite(m) else "n/a")(
+            means.to_numpy(dtype=float), grid("ci_low").to_numpy(dtype=float), grid("ci_high").to_numpy(dtype=float))
+        sns.heatmap(means, annot=text, fmt="", cmap="vlag", center=0.0, vmin=-limit, vmax=limit, ax=ax, cbar=False,
+                    annot_kws={"fontsize": 7})
+        for (i, j), excludes in np.ndenumerate(grid("excludes_zero").to_numpy(dtype=bool)):
+            if excludes:
+                ax.add_patch(plt.Rectangle((j, i), 1, 1, fill=False, edgecolor="k", lw=2))
+        ax.set(title=comparison, xlabel="country share of a typical annotator's variance",
+               ylabel="extreme-annotator share")
+        ax.invert_yaxis()
+    fig.suptitle(f"{title}\nmean over worlds (run seeds), {confidence:.0%} paired interval; boxed: excludes 0",
+                 fontsize=9)
     fig.tight_layout()
     return fig
 

@@ -133,6 +133,48 @@ def planted_truth(accuracy: Mapping[str, float], models: Sequence[str]) -> str:
             "interval: which arms differ is in the paired table's 'truth' test set.")
 
 
+def planted_world(world: Mapping[str, Sequence[float]], facts: pd.DataFrame) -> str:
+    """The simulated world in one paragraph: `world` holds per-world values of the world facts
+    (`scpo.planted.WORLD_FACTS`), `facts` one row per study country (`planted.facts_table`)."""
+    share, typical = mean_sd(world["country_variance_share"]), mean_sd(world["country_variance_share_typical"])
+    personal = "personal variation exceeds country variation" if max(world["country_variance_share"]) < 0.5 else \
+        "country variation exceeds personal variation in at least one world"
+    wrong = facts.global_wrong_share
+    return (f"Planted in the simulated worlds (mean ± sd over {len(world['country_variance_share'])}): country "
+            f"explains {share} of the annotators' preference variance ({typical} among typical annotators; survey "
+            f"items: 5-10 %), so {personal}; {mean_sd(world['extreme_annotator_share'])} of annotators are extreme; "
+            f"slider scores mean {mean_sd(world['score_mean'], 1)}, sd {mean_sd(world['score_sd'], 1)} (PRISM: 65.1, "
+            f"29.3). The global RM gets {wrong.min():.2f}-{wrong.max():.2f} of each study country's training pairs "
+            f"wrong; of those, {facts.wrong_from_extreme_annotators.mean():.2f} (mean over countries) come from "
+            f"extreme annotators and {facts.wrong_agreeing_with_country_truth.mean():.2f} agree with the country's "
+            f"planted preference. Its held-out accuracy: {facts.global_accuracy_labels.mean():.3f} against the "
+            f"labels, {facts.global_accuracy_truth.mean():.3f} against the planted preferences.")
+
+
+def regime_map(table: pd.DataFrame, comparisons: Sequence[str], n_seeds: int) -> str:
+    """Where each comparison's paired interval lies over the map's points (rows of `regimes.differences_table`
+    for one test set): above 0, below 0, or including 0 ('cannot be told apart'), by `by_interval`."""
+    def point(row: pd.Series) -> str:
+        return f"(extreme {row.extreme_share:g}, country {row.country_share:g})"
+
+    parts = []
+    for comparison in comparisons:
+        part = table[table.comparison == comparison]
+        verdict = part.apply(lambda r: by_interval(r.ci_low, r.ci_high, "above", "below", "neither"), axis=1)
+        said = [f"above 0 at {', '.join(point(r) for _, r in part[verdict == 'above'].iterrows())}"
+                if (verdict == "above").any() else "",
+                f"below 0 at {', '.join(point(r) for _, r in part[verdict == 'below'].iterrows())}"
+                if (verdict == "below").any() else ""]
+        undecided = int((verdict == "neither").sum())
+        said.append(f"cannot be told apart from 0 at {undecided} of {len(part)} points" if undecided else "")
+        parts.append(f"{comparison}: " + "; ".join(s for s in said if s))
+    return (f"Regime map (held-out pairs of the map's country, {n_seeds} worlds, paired intervals): "
+            + ". ".join(parts) + ".")
+
+
+NO_REGIME_MAP = "Real data: the regime map varies the simulation's knobs, so it applies to the simulated default only."
+
+
 NO_PLANTED_TRUTH = "Real data: there is no planted ground truth, so this control applies to the simulated default only."
 
 

@@ -107,3 +107,26 @@ def examples(rows: pd.DataFrame, value: str, width: int = 70) -> str:
                "rejected_score": "s-", EXAMPLE_VALUES[value]: value}
     return io.markdown_table(short.assign(block=short.keep.map({True: "retained", False: "filtered"}))
                              [["block", *columns]].rename(columns=columns))
+
+
+def planted_page(facts: pd.DataFrame, world: Mapping[str, Sequence[float]]) -> str:
+    """The planted facts: one row per study country (`planted.facts_table`, means over worlds), then each world
+    fact as mean ± sd over worlds."""
+    names = {"global_wrong_share": "global RM wrong (train pairs)", "wrong_from_extreme_annotators":
+             "of those: extreme annotators", "wrong_agreeing_with_country_truth": "of those: agree with country truth",
+             "global_accuracy_labels": "global RM held-out acc. (labels)",
+             "global_accuracy_truth": "global RM held-out acc. (truth)"}
+    lines = ["# Planted facts of the simulated worlds\n", "Per study country, mean over worlds (run seeds):\n",
+             io.markdown_table(facts.rename(columns=names).rename_axis("country").reset_index()),
+             "\nPer world (mean ± sd over worlds):\n"]
+    lines += [f"- {fact}: {mean_sd(values, 4)}" for fact, values in world.items()]
+    return "\n".join(lines) + "\n"
+
+
+def regimes_page(table: pd.DataFrame, n_seeds: int, confidence: float) -> str:
+    """The regime map's paired differences, one row per (point, comparison) on all held-out pairs."""
+    shown = table[["extreme_share", "country_share", "comparison", "mean", "ci_low", "ci_high", "excludes_zero",
+                   "global_wrong_share", "wrong_from_extreme_annotators", "country_variance_share"]]
+    return (f"# Regime map: paired differences on the map country's held-out pairs\n\nMean over {n_seeds} worlds "
+            f"(run seeds), {confidence:.0%} two-level paired interval (worlds, then users); planted facts as means "
+            "over worlds.\n\n" + io.markdown_table(shown))
