@@ -2,13 +2,14 @@
 
 The notebooks in `notebooks/` orchestrate; this package computes (the method: docs/method.md).
 - Data: `dataset` (the registry of datasets, one module each), `data` (PRISM pairs and splits), `goqa`
-  (GlobalOpinionQA), `embedded` (the offline simulated PRISM and tiny RM), `fetch` (local snapshots, MiniLM).
+  (GlobalOpinionQA), `embedded` (the offline simulated PRISM and tiny RM), `planted` (what a simulated world
+  planted, per country), `fetch` (local snapshots, MiniLM).
 - Models: `models` (loading any reward model), `model_source` (the model-source stage: where a model setting
   points and its fingerprint, without torch), `scoring` (one scoring path).
 - Method: `selection` (filter, weights, arms), `loss` (the weighted Bradley-Terry loss), `trainer` (the Trainer
   subclass), `train` (one arm's run, `RunResult`; `pool` starts its workers' fork server early), `phases` (where a
-  run's time goes), `retrain` and `tradeoff`
-  (which pairs the analyses retrain on).
+  run's time goes), `retrain` and `tradeoff` (which pairs the analyses retrain on), `regimes` (the regime map:
+  the method over the simulation's knobs).
 - Results: `artifacts` (the files stages hand each other), `evaluation` (accuracy, bootstrap, bias matrix), `paired`
   (differences between arms on the same pairs), `results` (every model of a country on every test set), `analysis` (data efficiency, shuffles), `tables`,
   `readings` (the gallery's sentences), `gallery`, `plotting`.

@@ -59,13 +59,13 @@ def check_across_sections(loaded: dict[str, Any]) -> None:
         if extra:
             raise ConfigError(f"params: evaluation.comparisons: {', '.join(extra)} not in arms {list(arms)} "
                               "(nor 'global', the untouched global RM)")
-    if "regimes" in loaded:
-        check_regimes(loaded["regimes"], countries)
     if "tradeoff" in loaded and "countries" in loaded:
         extra = [slug for slug in loaded["tradeoff"].countries if slug not in countries]
         if extra:
             raise ConfigError(f"params: tradeoff.countries: {', '.join(map(repr, extra))} not a slug of countries "
                               f"({', '.join(countries)})")
+    if "regimes" in loaded:
+        check_regimes(loaded["regimes"], countries)
 
 
 def check_regimes(regimes: Any, countries: dict[str, str]) -> None:

@@ -17,7 +17,7 @@ from scpo.profile import merged
 # The tiny profile's stages (one seed, one country, its 2 x 2 grid), model_source and timings included.
 TINY_STAGES = {"notebook_sources", "model_source", "data@0", "global_scoring@0", "filter_weight@0", "training@chile",
                "bias_analysis", "data_efficiency@chile", "shuffled_labels@chile", "figures",
-               "tradeoff@0.7", "tradeoff@1.0", "timings"}
+               "tradeoff@0.7", "tradeoff@1.0", "regimes@0.1-0.15", "timings"}
 
 # Runs one after another in the stage's own process: for the projects that test a model family or a data route, not
 # the pool (the end-to-end project keeps params' pool). The test command's two workers keep both cores busy, and a

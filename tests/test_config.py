@@ -311,8 +311,22 @@ def test_country_slugs_are_validated(tmp_path, countries, message):
 def test_valid_country_slugs_keep_exact_names(tmp_path):
     countries = {"south_africa": "South Africa", "usa2": "United States"}
     path = write_params(tmp_path, lambda raw: (setter("countries", countries)(raw),
-                                               setter("tradeoff.countries", ["usa2"])(raw)))
+                                               setter("tradeoff.countries", ["usa2"])(raw),
+                                               setter("regimes.country", "usa2")(raw)))
     assert load_stage("bias_analysis", path)["countries"] == countries
     left = write_params(tmp_path, setter("countries", countries))  # the grid still names chile: said early
     with pytest.raises(ConfigError, match=re.escape("tradeoff.countries: 'chile' not a slug of countries (south_africa, usa2)")):
         load_stage("data", left)
+    grid_moved = write_params(tmp_path, lambda raw: (setter("countries", countries)(raw),
+                                                     setter("tradeoff.countries", ["usa2"])(raw)))
+    with pytest.raises(ConfigError, match=re.escape("regimes.country: 'chile' not a slug of countries (south_africa, usa2)")):
+        load_stage("data", grid_moved)
+
+
+def test_regimes_arms_and_comparisons_are_checked(tmp_path):
+    with pytest.raises(ConfigError, match="regimes.arms: unknown arm"):
+        load_stage("regimes", write_params(tmp_path, setter("regimes.arms", [*RAW["regimes"]["arms"], "scpoo"])))
+    with pytest.raises(ConfigError, match="regimes.comparisons"):
+        load_stage("regimes", write_params(tmp_path, setter("regimes.comparisons", ["scpo - weight"])))
+    with pytest.raises(ConfigError, match="regimes.extreme_shares"):
+        load_stage("regimes", write_params(tmp_path, setter("regimes.extreme_shares", [0.1, 1.0])))

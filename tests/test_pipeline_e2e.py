@@ -31,6 +31,7 @@ def ran(output):
 
 TOKEN = "hf_scpoTestTokenNeverWritten0123456789"
 GRID = {"tradeoff@0.7", "tradeoff@1.0"}  # tests/tiny_profile.yaml: taus 0.7 and 1.0, each with betas 1.1 and inf
+REGIMES = {"regimes@0.1-0.15"}  # tests/tiny_profile.yaml: one point of the regime map
 AFTER_TRAINING = {"bias_analysis", "data_efficiency@chile", "shuffled_labels@chile", "figures"}  # a fake hub token in the environment of every run
 
 
@@ -64,7 +65,7 @@ def test_every_stage_runs_and_writes_its_outputs(project):
     assert "Running stage 'model_source'" in first
     assert ran(first) == {"notebook_sources", "data@0", "data@1", "global_scoring@0", "global_scoring@1",
                           "filter_weight@0", "filter_weight@1", "training@chile", "bias_analysis",
-                          "data_efficiency@chile", "shuffled_labels@chile", "figures", *GRID}
+                          "data_efficiency@chile", "shuffled_labels@chile", "figures", *GRID, *REGIMES}
     assert "Running stage 'timings'" in first
     timings = json.loads((root / "reports/timings.json").read_text())  # every stage's wall time, from one file
     assert timings["not_recorded"] == [] and set(timings["stages"]) == ran(first) | {"model_source"}
@@ -93,29 +94,35 @@ def test_the_gallery_shows_every_figure_it_reads_and_every_figure_exists(project
     linked = re.findall(r"!\[[^]]*\]\(([^)]+)\)", page) + re.findall(r"\]\(((?:tables|metrics|figures)/[^)]+)\)", page)
     assert {"figures/05_accuracy.png", "figures/05_cross_country_delta.png", "figures/05_benign_divergent.png",
             "figures/08_data_efficiency.png", "figures/08_tradeoff.png", "figures/08_shuffled_labels.png",
-            "figures/08_planted_truth.png"} <= set(linked)
+            "figures/08_planted_truth.png", "figures/08_planted_facts.png", "figures/08_regime_map.png"} <= set(linked)
     for link in linked:
         assert (root / "reports" / link).is_file(), f"reports/README.md links {link}, which is not there"
     numbers = json.loads((root / "reports/metrics/08_figures.json").read_text())
-    assert set(numbers) == {"data_efficiency", "tradeoff", "shuffled_labels", "planted_truth"}
+    assert set(numbers) == {"data_efficiency", "tradeoff", "shuffled_labels", "planted_truth", "planted_facts", "regimes"}
+    assert len(numbers["regimes"]) == 2  # one point x the profile's two comparisons
+    assert numbers["planted_facts"]["world"]["country_variance_share"] == [
+        json.loads((root / f"reports/metrics/01_data-seed{seed}.json").read_text())["planted"]["country_variance_share"]
+        for seed in (0, 1)]  # each seed its own world
     assert len(numbers["tradeoff"]["points"]) == 4
     curves = json.loads((root / "reports/metrics/06_data_efficiency-chile.json").read_text())["curves"]
     assert {(c["arm"], c["fraction"]) for c in curves} == {(a, f) for a in ("full", "scpo") for f in (0.5, 1.0)}
     for table in ("03_examples_filtering-seed0.md", "03_examples_weighting-seed0.md", "08_controls.md",
-                  "08_data_efficiency.md", "08_tradeoff.md"):
+                  "08_data_efficiency.md", "08_tradeoff.md", "08_planted_facts.md", "08_regimes.md"):
         assert "| " in (root / "reports/tables" / table).read_text()
 
 
-def test_adding_a_tau_runs_only_its_points(project):
+def test_adding_a_tau_or_an_extreme_share_runs_only_their_points(project):
     root, env, _, _ = project
     params = root / "params.yaml"
     original = params.read_text()
     raw = yaml.safe_load(original)
     raw["tradeoff"]["taus"] = [0.7, 0.9, 1.0]
+    raw["regimes"]["extreme_shares"] = [0.1, 0.3]
     params.write_text(yaml.safe_dump(raw, sort_keys=False))
     try:
-        assert ran(run(["dvc", "repro"], root, env)) == {"tradeoff@0.9", "figures"}
-        assert len(json.loads((root / "reports/metrics/08_figures.json").read_text())["tradeoff"]["points"]) == 6
+        assert ran(run(["dvc", "repro"], root, env)) == {"tradeoff@0.9", "regimes@0.3-0.15", "figures"}
+        numbers = json.loads((root / "reports/metrics/08_figures.json").read_text())
+        assert len(numbers["tradeoff"]["points"]) == 6 and len(numbers["regimes"]) == 4
     finally:
         params.write_text(original)
         run(["dvc", "repro"], root, env)  # back to the profile's grid: the figures stage re-runs from cache
@@ -170,9 +177,10 @@ def test_the_study_renders_as_html_and_training_curves_as_dvc_plots(project):
 
 def test_an_experiment_changing_beta_reruns_weighting_and_after_and_leads_with_the_headline(project):
     root, env, _, _ = project
-    # The grid points recompute the filter and weights themselves: beta does not touch them.
+    # The grid points recompute the filter and weights themselves: beta does not touch them. The regime map trains
+    # SCPO at the configured tau and beta, so it re-runs.
     assert ran(run(["dvc", "exp", "run", "-S", "weighting.beta=0.5"], root, env)) == {
-        "filter_weight@0", "filter_weight@1", "training@chile", *AFTER_TRAINING}
+        "filter_weight@0", "filter_weight@1", "training@chile", *AFTER_TRAINING, *REGIMES}
     table = json.loads(run(["dvc", "exp", "show", "--json"], root, env))
     experiment = next(rev for row in table for group in row["experiments"] or [] for rev in group["revs"])
     assert experiment["data"]["params"]["params.yaml"]["data"]["weighting"]["beta"] == 0.5
@@ -189,7 +197,7 @@ def test_changing_the_learning_rate_reruns_every_trained_arm(project):
     root, env, _, _ = project
     params = root / "params.yaml"
     params.write_text(params.read_text().replace("learning_rate: 0.0002", "learning_rate: 0.0003"))
-    assert ran(run(["dvc", "repro"], root, env)) == {"training@chile", *AFTER_TRAINING, *GRID}
+    assert ran(run(["dvc", "repro"], root, env)) == {"training@chile", *AFTER_TRAINING, *GRID, *REGIMES}
     lock = (root / "dvc.lock").read_text()
     assert "learning_rate: 0.0003" in lock
 
