@@ -207,7 +207,7 @@ def shuffle_country_labels(pairs: pd.DataFrame, countries: Sequence[str], seed: 
 
     Each user keeps all their pairs and their split; each country keeps its number of users. The split
     draws users without looking at countries, so shuffling after it is the same as shuffling before it.
-    Users of other countries (the majority pool the embedded global RM trains on) keep their labels.
+    Users of other countries (the majority reference countries) keep their labels.
     """
     user_country = pairs.drop_duplicates("user_id").set_index("user_id").country
     chosen = user_country[user_country.isin(list(countries))].sort_index()

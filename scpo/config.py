@@ -43,7 +43,7 @@ class DataConfig:
     prism_revision: str  # pinned hub commit: the seeded user split depends on row order
     goqa_hub_id: str
     goqa_revision: str
-    reference_countries: tuple[str, ...]  # majority countries kept beside `countries` (bias matrix, global RM pool)
+    reference_countries: tuple[str, ...]  # majority countries kept beside `countries` (bias matrix; real data: global RM pool)
     test_size: float  # share of split units held out (the study: 0.15)
     split_seed: int
     goqa_non_substantive: str  # keep | drop GlobalOpinionQA options such as "Don't know" (scpo.goqa)
@@ -209,9 +209,10 @@ class TrainingConfig:
 
 @dataclass(frozen=True)
 class GlobalRMConfig:
-    """The embedded global RM: a tiny encoder trained on the pooled majority ("global") users."""
+    """The embedded global RM: a tiny encoder trained on the simulated aggregate population (embedded data) or on
+    the pooled majority users (real data)."""
 
-    pool_countries: tuple[str, ...]  # residence countries whose train-split users train it
+    pool_countries: tuple[str, ...]  # real data: residence countries whose train-split users train it
     encoder: str | None  # null: a fresh tiny BERT (all trained); a folder of a pretrained encoder: its reward head
     hidden_size: int
     num_hidden_layers: int

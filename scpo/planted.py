@@ -54,3 +54,22 @@ def facts_table(per_seed: Mapping[int, Mapping[str, Mapping[str, float]]], count
     rows = [{"seed": seed, "country": country, **facts[country]}
             for seed, facts in per_seed.items() for country in countries]
     return pd.DataFrame(rows).groupby("country", sort=False)[list(COUNTRY_FACTS)].mean().reindex(countries)
+
+
+def structure_recovery(seed_deltas: Sequence[pd.DataFrame], deviations: Sequence[Mapping[str, Sequence[float]]],
+                       countries: Mapping[str, str]) -> list[float]:
+    """Per world (run seed): the rank correlation, over ordered pairs of distinct study countries (model m, test
+    country c), between the gain of m's model on c's held-out pairs over the global RM (`seed_deltas`, rows: slugs,
+    from `results.cross_country`) and the planted similarity of their deviations, d_m . d_c (`deviations`: the
+    world's `country_deviations`). 1: the bias matrix orders transfers as the planted structure does; 0: not at
+    all. NaN where either side is constant (e.g. no country deviation planted)."""
+    values = []
+    for delta, deviation in zip(seed_deltas, deviations):
+        gains, similarity = [], []
+        for slug, model in countries.items():
+            for country in countries.values():
+                if country != model:
+                    gains.append(float(delta.loc[slug, country]))
+                    similarity.append(float(np.dot(deviation[model], deviation[country])))
+        values.append(float(pd.Series(gains).rank().corr(pd.Series(similarity).rank())))  # Spearman: Pearson of ranks
+    return values

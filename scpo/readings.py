@@ -133,9 +133,10 @@ def planted_truth(accuracy: Mapping[str, float], models: Sequence[str]) -> str:
             "interval: which arms differ is in the paired table's 'truth' test set.")
 
 
-def planted_world(world: Mapping[str, Sequence[float]], facts: pd.DataFrame) -> str:
+def planted_world(world: Mapping[str, Sequence[float]], facts: pd.DataFrame, recovery: Sequence[float] = ()) -> str:
     """The simulated world in one paragraph: `world` holds per-world values of the world facts
-    (`scpo.planted.WORLD_FACTS`), `facts` one row per study country (`planted.facts_table`)."""
+    (`scpo.planted.WORLD_FACTS`), `facts` one row per study country (`planted.facts_table`), `recovery` the
+    per-world rank correlation of the bias matrix with the planted structure (`planted.structure_recovery`)."""
     share, typical = mean_sd(world["country_variance_share"]), mean_sd(world["country_variance_share_typical"])
     personal = "personal variation exceeds country variation" if max(world["country_variance_share"]) < 0.5 else \
         "country variation exceeds personal variation in at least one world"
@@ -148,7 +149,10 @@ def planted_world(world: Mapping[str, Sequence[float]], facts: pd.DataFrame) -> 
             f"wrong; of those, {facts.wrong_from_extreme_annotators.mean():.2f} (mean over countries) come from "
             f"extreme annotators and {facts.wrong_agreeing_with_country_truth.mean():.2f} agree with the country's "
             f"planted preference. Its held-out accuracy: {facts.global_accuracy_labels.mean():.3f} against the "
-            f"labels, {facts.global_accuracy_truth.mean():.3f} against the planted preferences.")
+            f"labels, {facts.global_accuracy_truth.mean():.3f} against the planted preferences."
+            + (f" The bias matrix orders the SCPO models' gains on other countries as the planted similarity of their "
+               f"deviations does with rank correlation {mean_sd(recovery, 2)} over worlds (1: the whole planted "
+               "order; 0: none)." if len(recovery) else ""))
 
 
 def regime_map(table: pd.DataFrame, comparisons: Sequence[str], n_seeds: int) -> str:

@@ -177,3 +177,18 @@ def test_tradeoff_says_how_many_points_the_best_cannot_be_told_apart_from():
                                                   (0.05, 0.2, 0.10, "neither"), (0.11, 0.2, 0.10, "up")])
 def test_a_direction_is_claimed_only_where_the_whole_interval_lies_on_one_side(low, high, at, expected):
     assert readings.by_interval(low, high, "up", "down", "neither", at) == expected
+
+
+def test_the_planted_world_reading_says_which_variation_is_larger_and_the_structure_recovered():
+    world = {"country_variance_share": [0.05, 0.07], "country_variance_share_typical": [0.12, 0.14],
+             "extreme_annotator_share": [0.1, 0.12], "score_mean": [64.0, 65.0], "score_sd": [31.0, 30.0]}
+    facts = pd.DataFrame({"global_wrong_share": [0.3, 0.35], "wrong_from_extreme_annotators": [0.1, 0.2],
+                          "wrong_agreeing_with_country_truth": [0.2, 0.5], "global_accuracy_labels": [0.7, 0.6],
+                          "global_accuracy_truth": [0.9, 0.8]}, index=["Chile", "Canada"])
+    text = readings.planted_world(world, facts, [0.4, 0.5])
+    assert "country explains 0.060 ± 0.014 of the annotators' preference variance" in text
+    assert "so personal variation exceeds country variation" in text
+    assert "0.30-0.35 of each study country's training pairs wrong; of those, 0.15" in text
+    assert "agree with the country's planted preference" in text and "rank correlation 0.45 ± 0.07" in text
+    flipped = readings.planted_world(world | {"country_variance_share": [0.6, 0.7]}, facts)
+    assert "country variation exceeds personal variation" in flipped and "rank correlation" not in flipped
