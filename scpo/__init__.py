@@ -2,7 +2,8 @@
 
 The notebooks in `notebooks/` orchestrate; this package computes (the method: docs/method.md).
 - Data: `dataset` (the registry of datasets, one module each), `data` (PRISM pairs and splits), `goqa`
-  (GlobalOpinionQA), `embedded` (the offline simulated PRISM and tiny RM), `planted` (what a simulated world
+  (GlobalOpinionQA), `embedded` (the offline simulated PRISM; `slider`, its
+  1-100 scores), `embedded_rm` (its tiny global RM and tokenizer), `planted` (what a simulated world
   planted, per country), `fetch` (local snapshots, MiniLM).
 - Models: `models` (loading any reward model), `model_source` (the model-source stage: where a model setting
   points and its fingerprint, without torch), `scoring` (one scoring path).

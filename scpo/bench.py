@@ -48,7 +48,7 @@ import pandas as pd
 import torch
 from transformers import AutoModelForSequenceClassification, AutoTokenizer, TrainerCallback
 
-from scpo import config, data, embedded, io, paths
+from scpo import config, data, embedded, embedded_rm, io, paths
 from scpo.loss import weighted_bt_loss
 from scpo.scoring import encode, score_texts
 from scpo.trainer import WeightedRewardTrainer, preference_dataset, reward_config, reward_trainer
@@ -238,10 +238,10 @@ def prepare(cfg: dict[str, Any], workdir: Path) -> dict[str, Any]:
     first = raw.interaction_id.drop_duplicates().iloc[:bench.interactions]
     utterances = raw[raw.interaction_id.isin(set(first))].rename(
         columns={"user_prompt": "prompt", "model_response": "response"})[["interaction_id", "prompt", "response"]]
-    tokenizer = embedded.embedded_tokenizer([*raw.user_prompt, *raw.model_response])
+    tokenizer = embedded_rm.embedded_tokenizer([*raw.user_prompt, *raw.model_response])
     rm = dataclasses.replace(cfg["global_rm"], hidden_size=bench.hidden_size, num_hidden_layers=bench.num_hidden_layers,
                              num_attention_heads=bench.num_attention_heads, intermediate_size=bench.intermediate_size)
-    model = embedded.embedded_reward_model(rm, len(tokenizer), bench.released_max_length, seed=bench.seed)
+    model = embedded_rm.embedded_reward_model(rm, len(tokenizer), bench.released_max_length, seed=bench.seed)
     model.save_pretrained(workdir / "model")
     tokenizer.save_pretrained(workdir / "model")
     dataset = preference_dataset(tokenizer, pairs.prompt, pairs.chosen, pairs.rejected, np.ones(len(pairs)),

@@ -1,4 +1,4 @@
-"""The offline default: a simulated PRISM with planted, known preference structure, and a tiny RM.
+"""The offline default: a simulated PRISM with planted, known preference structure (its tiny RM: `embedded_rm`).
 
 The generator writes `survey.jsonl` and `utterances.jsonl` in PRISM's exact schema (so the real loader reads them
 unchanged), the ground truth `truth.jsonl` (each response's noise-free utility for its annotator's country and for
@@ -40,12 +40,12 @@ from typing import Any, Iterable
 
 import numpy as np
 import pandas as pd
-from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors
-from transformers import BertConfig, BertForSequenceClassification, PreTrainedTokenizerFast
 
-from scpo.config import ConfigError, GlobalRMConfig, SimulationConfig
+from scpo.config import ConfigError, SimulationConfig
+from scpo.embedded_rm import ATTRIBUTES, FILLER, PROMPT_WORDS, TOPICS  # the words texts are written in
 from scpo.data import EMPTY_RESPONSE, UTTERANCE_FIELDS, build_pairs, read_jsonl, validate_rows
 from scpo.io import atomic_path, write_text
+from scpo.slider import level_variance, slider_map
 
 # Users per residence country in PRISM (survey, all 1,500 rows), for the countries simulated.
 PRISM_USERS = {
@@ -70,15 +70,6 @@ CULTURAL_POSITIONS = {
     "Canada": (0.99, 1.81), "United States": (0.30, 1.21), "Israel": (0.21, 0.34),
     "Mexico": (-0.94, 0.17), "Chile": (0.29, -0.28), "South Africa": (-0.25, -0.15),
 }
-# Latent attributes and the words that express them: (name, words for +, words for -).
-ATTRIBUTES = (
-    ("detail", ("specifically", "thorough", "detailed", "example"), ("briefly", "simply", "short", "basically")),
-    ("caution", ("carefully", "safety", "risk", "consult"), ("boldly", "dare", "adventure", "whatever")),
-    ("formality", ("sincerely", "furthermore", "regards", "therefore"), ("hey", "yeah", "gonna", "cool")),
-    ("tradition", ("tradition", "family", "faith", "heritage"), ("modern", "secular", "novel", "progressive")),
-    ("humour", ("haha", "joke", "funny", "playful"), ("serious", "strictly", "solemn", "formal")),
-    ("community", ("community", "together", "society", "neighbours"), ("yourself", "personal", "independent", "alone")),
-)
 # How each attribute's preference moves along (secular-rational, self-expression): an assumption that follows the
 # dimensions' usual reading (secular and self-expressive societies value tradition, formality and conformity less,
 # individual autonomy and play more, security-seeking caution less).
@@ -92,9 +83,6 @@ CULTURAL_LOADINGS = np.array([
 ])
 # The global preference g over ATTRIBUTES (the world centre's): detail and caution, mildly formal.
 GLOBAL_PREFERENCE = np.array([0.9, 0.6, 0.3, 0.0, 0.0, 0.0])
-FILLER = tuple("the a of to and in is it that for on with as this can be are you your about more some".split())
-TOPICS = tuple("food work school health money travel religion politics music sport family weather".split())
-PROMPT_WORDS = tuple("what how why should tell me about think advice explain".split())
 MODELS = (
     ("gpt-4-turbo", "openai"), ("gpt-3.5-turbo", "openai"), ("claude-2.1", "anthropic"),
     ("claude-instant-1", "anthropic"), ("command", "cohere"), ("command-light", "cohere"),
@@ -103,9 +91,8 @@ MODELS = (
 )
 CONVERSATION_TYPES = ("unguided", "values guided", "controversy guided")
 EMPTY_RESPONSE_SHARE = 0.003  # PRISM has a few empty responses, stored as EMPTY_RESPONSE
-SPECIAL_TOKENS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
-WORLD_STREAM, AGGREGATE_STREAM = 0, 1  # stream ids; country i's users are stream 2 + i (its PRISM_USERS order)
-AGGREGATE = "aggregate"  # the off-the-shelf RM's population, in its truth rows' country field
+WORLD_STREAM, AGGREGATE_STREAM = 0, 1  # stream ids; country i (PRISM_USERS order): annotators 2 + 2i, conversations 3 + 2i
+AGGREGATE = "aggregate"  # the country of the off-the-shelf RM's own raters
 AGGREGATE_FILE = "aggregate_utterances.jsonl"  # its ratings, in PRISM's utterances schema
 
 
@@ -139,14 +126,6 @@ def country_deviations(sim: SimulationConfig) -> dict[str, np.ndarray]:
     return dict(zip(names, country_scale(sim) * mixed))
 
 
-def level_variance(sd: float) -> float:
-    """Variance of an attribute level, round(N(0, sd)) clipped to -3..3 (exact, from the normal's CDF)."""
-    if sd == 0:
-        return 0.0
-    cdf = lambda x: 0.5 * (1.0 + math.erf(x / (sd * math.sqrt(2.0))))  # noqa: E731
-    return sum(2 * k * k * ((1.0 - cdf(k - 0.5)) if k == 3 else (cdf(k + 0.5) - cdf(k - 0.5))) for k in (1, 2, 3))
-
-
 @functools.lru_cache(maxsize=8)
 def _slider(sim: SimulationConfig) -> tuple[float, float, float]:
     return (*slider_map(sim.score_mean, sim.score_sd), utility_sd(sim))
@@ -157,32 +136,6 @@ def utility_sd(sim: SimulationConfig) -> float:
     slider map reads, so the map does not move with `country_share` or `extreme_share`."""
     preference = float(GLOBAL_PREFERENCE @ GLOBAL_PREFERENCE) + len(ATTRIBUTES) * sim.personal_sd ** 2
     return math.sqrt(level_variance(sim.level_sd) * preference + sim.rating_noise ** 2) or 1.0
-
-
-@functools.lru_cache(maxsize=8)
-def slider_map(mean: float, sd: float) -> tuple[float, float]:
-    """(a, b) such that 1 + 99 sigmoid(a + b z), z ~ N(0, 1), has this mean and sd (Gauss-Hermite quadrature,
-    nested bisection: the mean rises with a, the sd with b)."""
-    nodes, weights = np.polynomial.hermite_e.hermegauss(80)
-    weights = weights / weights.sum()
-
-    def moments(a: float, b: float) -> tuple[float, float]:
-        values = 1.0 + 99.0 / (1.0 + np.exp(-(a + b * nodes)))
-        first = float(weights @ values)
-        return first, math.sqrt(max(float(weights @ (values - first) ** 2), 0.0))
-
-    def intercept(b: float) -> float:
-        low, high = -50.0, 50.0
-        for _ in range(80):
-            low, high = ((low + high) / 2, high) if moments((low + high) / 2, b)[0] < mean else (low, (low + high) / 2)
-        return (low + high) / 2
-
-    low, high = 1e-6, 50.0
-    for _ in range(60):
-        middle = (low + high) / 2
-        low, high = (middle, high) if moments(intercept(middle), middle)[1] < sd else (low, middle)
-    b = (low + high) / 2
-    return intercept(b), b
 
 
 def slider_scores(utility: np.ndarray, sim: SimulationConfig, coarse: bool) -> np.ndarray:
@@ -425,47 +378,3 @@ def aggregate_pairs(folder: Path) -> tuple[pd.DataFrame, int]:
     utterances = pd.DataFrame(read_jsonl(path, "aggregate utterances"))
     validate_rows(utterances, UTTERANCE_FIELDS, str(path))
     return build_pairs(utterances)
-
-
-def vocabulary() -> list[str]:
-    """Every word the simulator can write, after the special tokens: the tokenizer needs no training."""
-    words = {w for _, pos, neg in ATTRIBUTES for w in (*pos, *neg)}
-    words |= {*FILLER, *TOPICS, *PROMPT_WORDS, *EMPTY_RESPONSE.lower().split()}
-    return [*SPECIAL_TOKENS, *sorted(words)]
-
-
-def words(texts: Iterable[str]) -> set[str]:
-    """The words of `texts` as the embedded tokenizer splits them (lowercased, punctuation apart)."""
-    split = pre_tokenizers.Whitespace()
-    return {word for text in texts for word, _ in split.pre_tokenize_str(text.lower())}
-
-
-def embedded_tokenizer(texts: Iterable[str] = ()) -> PreTrainedTokenizerFast:
-    """A BERT-style word-level tokenizer over `vocabulary()`, extended by the words of `texts` (real
-    data: the global RM's training texts; other words are [UNK]): [CLS] prompt [SEP] response [SEP]."""
-    base = vocabulary()
-    vocab = {word: i for i, word in enumerate([*base, *sorted(words(texts) - set(base))])}
-    backend = Tokenizer(models.WordLevel(vocab=vocab, unk_token="[UNK]"))
-    backend.normalizer = normalizers.Lowercase()
-    backend.pre_tokenizer = pre_tokenizers.Whitespace()
-    backend.post_processor = processors.TemplateProcessing(
-        single="[CLS] $A [SEP]", pair="[CLS] $A [SEP] $B:1 [SEP]:1",
-        special_tokens=[("[CLS]", vocab["[CLS]"]), ("[SEP]", vocab["[SEP]"])],
-    )
-    return PreTrainedTokenizerFast(
-        tokenizer_object=backend, unk_token="[UNK]", pad_token="[PAD]", cls_token="[CLS]",
-        sep_token="[SEP]", mask_token="[MASK]", eos_token="[SEP]", model_max_length=512,
-    )
-
-
-def embedded_reward_model(rm: GlobalRMConfig, vocab_size: int, max_length: int, seed: int) -> BertForSequenceClassification:
-    """A freshly initialised tiny BERT with a scalar reward head (num_labels = 1)."""
-    config = BertConfig(
-        vocab_size=vocab_size, hidden_size=rm.hidden_size, num_hidden_layers=rm.num_hidden_layers,
-        num_attention_heads=rm.num_attention_heads, intermediate_size=rm.intermediate_size,
-        max_position_embeddings=max(max_length, 64), num_labels=1, pad_token_id=0,
-    )
-    import torch  # seeded here so the initial weights are a function of `seed` alone
-
-    torch.manual_seed(seed)
-    return BertForSequenceClassification(config)

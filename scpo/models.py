@@ -132,11 +132,11 @@ def global_rm_to_train(rm: GlobalRMConfig, encoder: str | None, texts: Iterable[
     """The global RM stage 02 trains and its tokenizer: a fresh tiny BERT over `vocabulary()` and the words of
     `texts` (`encoder` None), or a pretrained encoder (`encoder`, a local folder) with a new reward head, of
     which only the newly initialised weights (the head) train: the encoder stays as pretrained."""
-    from scpo import embedded  # the tiny BERT and its tokenizer
+    from scpo import embedded_rm  # the tiny BERT and its tokenizer
 
     if encoder is None:
-        tokenizer = embedded.embedded_tokenizer(texts)
-        return embedded.embedded_reward_model(rm, len(tokenizer), max_length, seed), tokenizer
+        tokenizer = embedded_rm.embedded_tokenizer(texts)
+        return embedded_rm.embedded_reward_model(rm, len(tokenizer), max_length, seed), tokenizer
     torch.manual_seed(seed)  # the new head's initialisation
     model, loading = AutoModelForSequenceClassification.from_pretrained(encoder, num_labels=1, use_safetensors=True,
                                                                        output_loading_info=True)

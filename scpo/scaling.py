@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from scpo import config, dataset, embedded, io, paths, phases, scoring, trainer
+from scpo import config, dataset, embedded, embedded_rm, io, paths, phases, scoring, trainer
 
 PRISM_RESPONSES = 68_371  # PRISM's rated responses (utterances.jsonl rows), for the real-size row
 
@@ -43,8 +43,8 @@ def measure(cfg: dict[str, Any], scale: float, steps: int, workdir: Path) -> dic
     utterances, pairs = prepared.utterances, prepared.pairs
     rm, score_cfg = cfg["global_rm"], cfg["scoring"]
     texts = [*utterances.prompt, *utterances.response]
-    tokenizer = embedded.embedded_tokenizer(texts)
-    model = embedded.embedded_reward_model(rm, len(tokenizer), score_cfg.max_length, seed=0).eval()
+    tokenizer = embedded_rm.embedded_tokenizer(texts)
+    model = embedded_rm.embedded_reward_model(rm, len(tokenizer), score_cfg.max_length, seed=0).eval()
     start = time.perf_counter()
     scoring.score_texts(model, tokenizer, list(utterances.prompt), list(utterances.response), score_cfg.max_length,
                         score_cfg.batch_size)

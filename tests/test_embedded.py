@@ -9,7 +9,7 @@ import pytest
 import torch
 from transformers import AutoTokenizer
 
-from scpo import config, data, embedded
+from scpo import config, data, embedded, embedded_rm, slider
 from scpo.paths import ROOT
 
 RAW = config.read_params(ROOT / "params.yaml")
@@ -163,7 +163,7 @@ def test_volumes_and_scores_follow_prism(larger):
 
 
 def test_slider_map_gives_the_requested_mean_and_sd():
-    a, b = embedded.slider_map(65.1, 29.3)
+    a, b = slider.slider_map(65.1, 29.3)
     z = np.random.default_rng(0).standard_normal(400_000)
     scores = 1 + 99 / (1 + np.exp(-(a + b * z)))
     assert scores.mean() == pytest.approx(65.1, abs=0.2) and scores.std() == pytest.approx(29.3, abs=0.2)
@@ -171,8 +171,8 @@ def test_slider_map_gives_the_requested_mean_and_sd():
 
 def test_level_variance_matches_draws():
     draws = np.clip(np.round(np.random.default_rng(0).normal(0, 1.2, 400_000)), -3, 3)
-    assert embedded.level_variance(1.2) == pytest.approx(draws.var(), rel=0.01)
-    assert embedded.level_variance(0.0) == 0.0
+    assert slider.level_variance(1.2) == pytest.approx(draws.var(), rel=0.01)
+    assert slider.level_variance(0.0) == 0.0
 
 
 def test_country_deviations_are_sized_by_country_share():
@@ -275,7 +275,7 @@ def test_written_files_load_and_validate(tmp_path):
 # ------------------------------------------------------------------------------------------ tokenizer and model
 
 def test_tokenizer_encodes_cls_prompt_sep_response_sep():
-    tokenizer = embedded.embedded_tokenizer()
+    tokenizer = embedded_rm.embedded_tokenizer()
     ids = tokenizer("What food", "carefully thorough")["input_ids"]
     assert tokenizer.convert_ids_to_tokens(ids) == ["[CLS]", "what", "food", "[SEP]", "carefully", "thorough",
                                                     "[SEP]"]
@@ -285,7 +285,7 @@ def test_tokenizer_encodes_cls_prompt_sep_response_sep():
 
 
 def test_tokenizer_round_trips_through_save_pretrained(tmp_path):
-    tokenizer = embedded.embedded_tokenizer()
+    tokenizer = embedded_rm.embedded_tokenizer()
     tokenizer.save_pretrained(tmp_path)
     loaded = AutoTokenizer.from_pretrained(tmp_path)
     texts = [("what about food", "carefully thorough the example"), ("Tell me", "EMPTY STRING"),
@@ -299,15 +299,15 @@ def test_tokenizer_round_trips_through_save_pretrained(tmp_path):
 
 def test_vocabulary_covers_every_simulated_word(simulated):
     _, utterances, _, _ = simulated
-    tokenizer = embedded.embedded_tokenizer()
+    tokenizer = embedded_rm.embedded_tokenizer()
     ids = tokenizer([u["user_prompt"] for u in utterances], [u["model_response"] for u in utterances])["input_ids"]
     assert all(tokenizer.unk_token_id not in seq for seq in ids)
-    assert len(tokenizer) == len(embedded.vocabulary())
+    assert len(tokenizer) == len(embedded_rm.vocabulary())
 
 
 def test_reward_model_gives_one_score_per_sequence():
-    tokenizer = embedded.embedded_tokenizer()
-    model = embedded.embedded_reward_model(RM, len(tokenizer), 32, seed=0).eval()
+    tokenizer = embedded_rm.embedded_tokenizer()
+    model = embedded_rm.embedded_reward_model(RM, len(tokenizer), 32, seed=0).eval()
     batch = tokenizer(["what food", "how money now"], ["carefully", "hey yeah cool"], padding=True,
                       return_tensors="pt")
     with torch.no_grad():
@@ -315,8 +315,8 @@ def test_reward_model_gives_one_score_per_sequence():
     assert logits.shape == (2, 1) and torch.isfinite(logits).all()
     assert model.config.num_labels == 1 and model.config.hidden_size == RM.hidden_size
     assert model.config.num_hidden_layers == RM.num_hidden_layers
-    same = embedded.embedded_reward_model(RM, len(tokenizer), 32, seed=0)
-    other = embedded.embedded_reward_model(RM, len(tokenizer), 32, seed=1)
+    same = embedded_rm.embedded_reward_model(RM, len(tokenizer), 32, seed=0)
+    other = embedded_rm.embedded_reward_model(RM, len(tokenizer), 32, seed=1)
     first = dict(model.named_parameters())
     assert all(torch.equal(p, first[n]) for n, p in same.named_parameters())
     assert not all(torch.equal(p, first[n]) for n, p in other.named_parameters())

@@ -63,7 +63,7 @@ def direct_imports(source):
     """The scpo modules a source imports, at the top or lazily inside a function."""
     imported = set(re.findall(r"^\s*from scpo\.(\w+) import", source, re.M))
     names = re.findall(r"^\s*from scpo import \(([\w,\s]+)\)", source, re.M)
-    for line in names + re.findall(r"^\s*from scpo import ([\w, ]+)$", source, re.M):
+    for line in names + re.findall(r"^\s*from scpo import ([\w, ]+?)\s*(?:#.*)?$", source, re.M):  # a comment may follow
         imported |= {name.strip() for name in line.split(",") if name.strip()}
     return imported
 

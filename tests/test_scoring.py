@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from scpo import config, models, scoring
-from scpo.embedded import embedded_reward_model, embedded_tokenizer, vocabulary
+from scpo.embedded_rm import embedded_reward_model, embedded_tokenizer, vocabulary
 from scpo.paths import ROOT
 
 RM = config.load_section(config.read_params(ROOT / "params.yaml"), "global_rm")

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from scpo import config
-from scpo.embedded import embedded_reward_model, embedded_tokenizer
+from scpo.embedded_rm import embedded_reward_model, embedded_tokenizer
 from scpo.paths import ROOT
 from scpo.trainer import (WeightedPreferenceCollator, WeightedRewardTrainer, preference_dataset, reward_config,
                           train_reward_model)
