@@ -62,8 +62,8 @@ _GRID_RUN: set[str] = set()
 
 
 def pytest_runtest_setup(item) -> None:
-    """Before notebook 08's first cell: run the tau x beta grid, as `dvc repro` runs the `tradeoff@<tau>`
-    stages before the figures stage (they are a module stage, `python -m scpo.tradeoff`, not a notebook)."""
+    """Before notebook 08's first cell: run the tau x beta grid and the regime map, as `dvc repro` runs the
+    `tradeoff@<tau>` and `regimes@<extreme>-<share>` stages before the figures stage (module stages, not notebooks)."""
     if Path(str(item.path)).name != "08_figures.ipynb" or RUN_ROOT_ENV not in os.environ or _GRID_RUN:
         return
     import subprocess
@@ -77,3 +77,9 @@ def pytest_runtest_setup(item) -> None:
     for tau in grid.taus:
         subprocess.run([sys.executable, "-m", "scpo.tradeoff", "--params", "params.yaml", "--tau", str(tau),
                         "--out-dir", f"artifacts/tradeoff/tau{tau}"], check=True, cwd=ROOT)
+    regime_map = config.load_section(config.read_params(run_root / "params.yaml"), "regimes")
+    for extreme in regime_map.extreme_shares:
+        for share in regime_map.country_shares:
+            subprocess.run([sys.executable, "-m", "scpo.regimes", "--params", "params.yaml", "--extreme-share",
+                            str(extreme), "--country-share", str(share), "--out-dir", "artifacts/regimes"],
+                           check=True, cwd=ROOT)
