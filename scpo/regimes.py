@@ -28,9 +28,6 @@ from scpo import config, data, embedded, evaluation, io, paired, paths, planted,
 from scpo.models import load_reward_model
 from scpo.scoring import score_texts
 
-AXES = ("extreme_share", "country_share")
-
-
 def point_simulation(sim: config.SimulationConfig, extreme_share: float, country_share: float,
                      seed: int) -> config.SimulationConfig:
     """The simulation of a point (its two knobs) in run seed `seed`'s world."""
@@ -40,17 +37,15 @@ def point_simulation(sim: config.SimulationConfig, extreme_share: float, country
 def country_pairs(sim: config.SimulationConfig, country: str, test_size: float, split_seed: int,
                   ) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, Any]]:
     """(pairs, held-out texts, the world's planted facts) of `country` alone: its users split as stage 01 splits
-    them (`data.split_units`), its within-interaction pairs with the truth attached."""
+    them (`data.split_units`), its within-interaction pairs with the truth attached, and the texts of its test
+    pairs as stage 01 lists them (`data.scored_utterances`)."""
     survey, utterances, truth, meta = embedded.simulate_prism(sim, [country])
-    frame = pd.DataFrame(utterances)
     split = data.split_units([row["user_id"] for row in survey], test_size, split_seed, f"simulated {country}", "user")
-    pairs, _ = data.build_pairs(frame)
+    pairs, _ = data.build_pairs(pd.DataFrame(utterances))
     pairs = data.attach_truth(pairs.assign(country=country, split=split.loc[pairs.user_id].to_numpy()),
                               pd.DataFrame(truth))
-    texts = frame[frame.user_id.isin(split.index[split == "test"])]
-    test_texts = pd.DataFrame({"utterance_id": texts.utterance_id, "prompt": texts.user_prompt,
-                               "response": texts.model_response}).reset_index(drop=True)
-    return pairs, test_texts, meta["planted"]
+    texts = data.scored_utterances(pairs)
+    return pairs, texts[texts.split == "test"], meta["planted"]
 
 
 def global_rewards(cfg: dict[str, Any], seed: int, pairs: pd.DataFrame) -> pd.Series:

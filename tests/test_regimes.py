@@ -29,7 +29,8 @@ def test_country_pairs_are_the_country_alone_split_by_user_with_its_truth():
     test = pairs[pairs.split == "test"]
     assert set(test.chosen_id) | set(test.rejected_id) <= set(test_texts.utterance_id)
     assert not set(test_texts.utterance_id) & set(pairs[pairs.split == "train"].chosen_id)
-    assert list(test_texts.columns) == ["utterance_id", "prompt", "response"]
+    assert list(test_texts.columns) == ["utterance_id", "prompt", "response", "split"]  # stage 01's held-out texts
+    assert set(test_texts.split) == {"test"} and test_texts.utterance_id.is_unique
     assert 0 < world["country_variance_share"] < 1  # the whole world's, though one country was simulated
 
 
