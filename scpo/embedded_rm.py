@@ -8,12 +8,15 @@ command and the tests build the same pair.
 
 from __future__ import annotations
 
-from typing import Iterable
+from typing import TYPE_CHECKING, Iterable
 
 from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors
-from transformers import BertConfig, BertForSequenceClassification, PreTrainedTokenizerFast
 
 from scpo.config import GlobalRMConfig
+
+if TYPE_CHECKING:  # transformers is imported where a tokenizer or a model is built: the simulator's users
+    # (the data stage, the gallery) read the vocabulary above without it (about 2 s of a stage's start)
+    from transformers import BertForSequenceClassification, PreTrainedTokenizerFast
 from scpo.data import EMPTY_RESPONSE
 
 # The simulator's latent attributes (scpo.embedded) and the words that express them: (name, words for +, words for -).
@@ -47,6 +50,8 @@ def words(texts: Iterable[str]) -> set[str]:
 def embedded_tokenizer(texts: Iterable[str] = ()) -> PreTrainedTokenizerFast:
     """A BERT-style word-level tokenizer over `vocabulary()`, extended by the words of `texts` (real
     data: the global RM's training texts; other words are [UNK]): [CLS] prompt [SEP] response [SEP]."""
+    from transformers import PreTrainedTokenizerFast
+
     base = vocabulary()
     vocab = {word: i for i, word in enumerate([*base, *sorted(words(texts) - set(base))])}
     backend = Tokenizer(models.WordLevel(vocab=vocab, unk_token="[UNK]"))
@@ -64,6 +69,8 @@ def embedded_tokenizer(texts: Iterable[str] = ()) -> PreTrainedTokenizerFast:
 
 def embedded_reward_model(rm: GlobalRMConfig, vocab_size: int, max_length: int, seed: int) -> BertForSequenceClassification:
     """A freshly initialised tiny BERT with a scalar reward head (num_labels = 1)."""
+    from transformers import BertConfig, BertForSequenceClassification
+
     config = BertConfig(
         vocab_size=vocab_size, hidden_size=rm.hidden_size, num_hidden_layers=rm.num_hidden_layers,
         num_attention_heads=rm.num_attention_heads, intermediate_size=rm.intermediate_size,

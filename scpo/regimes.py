@@ -19,14 +19,15 @@ import sys
 from collections.abc import Callable, Sequence
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
-from scpo import config, data, embedded, evaluation, io, paired, paths, planted, selection, train
-from scpo.models import load_reward_model
-from scpo.scoring import score_texts
+from scpo import config, data, embedded, evaluation, io, paired, paths, planted, selection
+
+if TYPE_CHECKING:  # the stage imports what trains (transformers, TRL) in `main`; the gallery reads the points without
+    from scpo import train
 
 def point_simulation(sim: config.SimulationConfig, extreme_share: float, country_share: float,
                      seed: int) -> config.SimulationConfig:
@@ -50,6 +51,9 @@ def country_pairs(sim: config.SimulationConfig, country: str, test_size: float, 
 
 def global_rewards(cfg: dict[str, Any], seed: int, pairs: pd.DataFrame) -> pd.Series:
     """The seed's global RM's reward of every response of `pairs`, by utterance id."""
+    from scpo.models import load_reward_model
+    from scpo.scoring import score_texts
+
     scoring = cfg["scoring"]
     texts = data.pair_utterances(pairs)
     model, tokenizer = load_reward_model(paths.global_rm_source(scoring.model, seed), scoring.revision, scoring.dtype,
@@ -63,6 +67,8 @@ def point_calls(cfg: dict[str, Any], extreme_share: float, country_share: float,
                 ) -> tuple[list[tuple[dict[str, Any], Callable[[], train.RunResult]]], dict[int, Any]]:
     """Per (run seed, arm) of the point: the row's key and the run (a call for `train.run_calls`); and per seed
     what its evaluation needs: (the country's held-out pairs, the global RM's rewards, the planted facts)."""
+    from scpo import train
+
     regimes, slug = cfg["regimes"], cfg["regimes"].country
     name = cfg["countries"][slug]
     calls, per_seed = [], {}
@@ -100,6 +106,8 @@ def evaluate_point(cfg: dict[str, Any], keys: Sequence[dict[str, Any]], runs: Se
 
 def run_point(cfg: dict[str, Any], extreme_share: float, country_share: float, checkpoints: Path) -> dict[str, Any]:
     """Everything a point's file holds (see the module's docstring)."""
+    from scpo import train
+
     calls, per_seed = point_calls(cfg, extreme_share, country_share, checkpoints)
     runs = train.run_calls([run for _, run in calls], cfg["launch"])
     rows, differences = evaluate_point(cfg, [key for key, _ in calls], runs, per_seed)
@@ -147,6 +155,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--country-share", type=float, required=True)
     parser.add_argument("--out-dir", type=Path, required=True)
     args = parser.parse_args(argv)
+    from scpo import train  # noqa: F401  first: it freezes its imports out of the collector's sight (scpo/train.py)
+
     cfg = config.load_stage("regimes", paths.run_root() / args.params)
     folder = paths.run_root() / args.out_dir
     if cfg["data"].source != "embedded":  # nothing is planted in real data: the map says so instead of going missing

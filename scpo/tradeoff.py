@@ -20,11 +20,14 @@ import sys
 from collections.abc import Callable, Sequence
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from scpo import artifacts, config, io, paths, selection, train
+from scpo import artifacts, config, io, paths, selection
+
+if TYPE_CHECKING:  # the stage imports what trains (transformers, TRL) in `main`; the gallery reads the points without
+    from scpo import train
 
 
 def beta_label(beta: float) -> str | float:
@@ -34,6 +37,8 @@ def beta_label(beta: float) -> str | float:
 
 def point_inputs(seeds: Sequence[int]) -> dict[int, tuple[pd.DataFrame, pd.DataFrame]]:
     """Per run seed, what every point reads: stage 01's pairs with stage 02's global rewards, and the held-out texts."""
+    from scpo import train
+
     inputs = {}
     for seed in seeds:
         scores = artifacts.read("utterance_scores", seed=seed).set_index("utterance_id").global_score
@@ -46,6 +51,8 @@ def point_calls(cfg: dict[str, Any], tau: float, beta: float,
                 inputs: dict[int, tuple[pd.DataFrame, pd.DataFrame]]) -> list[tuple[dict[str, Any], Callable[[], train.RunResult]]]:
     """Per (run seed, country) of the point (tau, beta): the row's key (country, seed) and the run, a call
     for `train.run_calls`; an error where the filter keeps none of a country's training pairs."""
+    from scpo import train
+
     calls = []
     for seed in cfg["seeds"]:
         pairs, test_texts = inputs[seed]
@@ -121,6 +128,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tau", type=float, required=True)
     parser.add_argument("--out-dir", type=Path, required=True)
     args = parser.parse_args(argv)
+    from scpo import train  # first: it freezes its imports out of the collector's sight (scpo/train.py)
+
     cfg = config.load_stage("tradeoff", paths.run_root() / args.params)
     if not 0.0 < args.tau <= 1.0:
         raise config.ConfigError(f"--tau {args.tau}: need 0 < tau <= 1")

@@ -29,10 +29,9 @@ def ran(output):
     return pipeline.stages_run(output) - pipeline.ALWAYS_RUN
 
 
-TOKEN = "hf_scpoTestTokenNeverWritten0123456789"
+TOKEN = "hf_scpoTestTokenNeverWritten0123456789"  # a fake hub token in the environment of every run
 GRID = {"tradeoff@0.7", "tradeoff@1.0"}  # tests/tiny_profile.yaml: taus 0.7 and 1.0, each with betas 1.1 and inf
 REGIMES = {"regimes@0.1-0.15"}  # tests/tiny_profile.yaml: one point of the regime map
-AFTER_TRAINING = {"bias_analysis", "data_efficiency@chile", "shuffled_labels@chile", "figures"}  # a fake hub token in the environment of every run
 
 
 def scratch_project(root):
@@ -175,31 +174,53 @@ def test_the_study_renders_as_html_and_training_curves_as_dvc_plots(project):
     assert "- **tau (filtering.tau)**: 0.7" in card and "- **beta (weighting.beta)**: 1.1" in card
 
 
-def test_an_experiment_changing_beta_reruns_weighting_and_after_and_leads_with_the_headline(project):
+def test_changing_beta_reruns_weighting_and_after(project):
+    """The stages that read beta themselves, as DVC finds them changed (`--dry`: its decision from dvc.lock, without
+    running them; what reads their outputs then re-runs as outputs change, as the experiment below runs for real)."""
     root, env, _, _ = project
-    # The grid points recompute the filter and weights themselves: beta does not touch them. The regime map trains
-    # SCPO at the configured tau and beta, so it re-runs.
-    assert ran(run(["dvc", "exp", "run", "-S", "weighting.beta=0.5"], root, env)) == {
-        "filter_weight@0", "filter_weight@1", "training@chile", *AFTER_TRAINING, *REGIMES}
+    params = root / "params.yaml"
+    original = params.read_text()
+    params.write_text(original.replace("beta: 1.1", "beta: 0.5"))
+    try:
+        # The grid points recompute the filter and weights themselves: beta does not touch them. Stage 04 records
+        # beta in its model cards; the regime map trains SCPO at the configured tau and beta; the gallery labels it.
+        assert ran(run(["dvc", "repro", "--dry"], root, env)) == {
+            "filter_weight@0", "filter_weight@1", "training@chile", "figures", *REGIMES}
+    finally:
+        params.write_text(original)
+
+
+def test_an_experiment_reruns_what_its_param_reaches_and_leads_with_the_headline(project):
+    """`dvc exp run -S`, as a user runs one: here the shuffled-labels control's seed, which reaches that stage and
+    the gallery alone (the cheapest real re-run; beta's and the learning rate's reach is checked with --dry)."""
+    root, env, _, _ = project
+    assert ran(run(["dvc", "exp", "run", "-S", "controls.shuffle_seed=1"], root, env)) == {
+        "shuffled_labels@chile", "figures"}
     table = json.loads(run(["dvc", "exp", "show", "--json"], root, env))
     experiment = next(rev for row in table for group in row["experiments"] or [] for rev in group["revs"])
-    assert experiment["data"]["params"]["params.yaml"]["data"]["weighting"]["beta"] == 0.5
+    assert experiment["data"]["params"]["params.yaml"]["data"]["controls"]["shuffle_seed"] == 1
     metrics = experiment["data"]["metrics"]
     assert list(metrics) == ["reports/metrics/headline.json"], "counts and per-country numbers stay out of view"
     headline = metrics["reports/metrics/headline.json"]["data"]
     assert set(headline["accuracy"]["all"]) == {"global", "full", "filter", "weight", "scpo", "inverse", "random", "scpo_normalized"}
     assert "mean" in headline["scpo_minus_full"]["all"]  # DVC leaves the per-seed list out of its table
     columns = run(["dvc", "exp", "show", "--csv"], root, env).splitlines()[0].split(",")
-    assert columns.index("scpo_minus_full.all.mean") < columns.index("weighting.beta"), "metrics lead the table"
+    assert columns.index("scpo_minus_full.all.mean") < columns.index("controls.shuffle_seed"), "metrics lead the table"
 
 
 def test_changing_the_learning_rate_reruns_every_trained_arm(project):
+    """Every stage that trains reads the learning rate itself (`--dry`, as above: the stages after them follow
+    from their outputs)."""
     root, env, _, _ = project
     params = root / "params.yaml"
-    params.write_text(params.read_text().replace("learning_rate: 0.0002", "learning_rate: 0.0003"))
-    assert ran(run(["dvc", "repro"], root, env)) == {"training@chile", *AFTER_TRAINING, *GRID, *REGIMES}
-    lock = (root / "dvc.lock").read_text()
-    assert "learning_rate: 0.0003" in lock
+    original = params.read_text()
+    params.write_text(original.replace("learning_rate: 0.0002", "learning_rate: 0.0003"))
+    try:
+        assert ran(run(["dvc", "repro", "--dry"], root, env)) == {
+            "training@chile", "data_efficiency@chile", "shuffled_labels@chile", *GRID, *REGIMES}
+    finally:
+        params.write_text(original)
+    assert ran(run(["dvc", "repro", "--dry"], root, env)) == set()
 
 
 def test_out_of_range_param_stops_the_first_stage_naming_the_key(project):
@@ -223,14 +244,15 @@ def burn_cpu(stop):
 
 
 def test_same_params_and_seed_give_byte_identical_metrics_and_a_killed_training_stage_resumes(project, tmp_path_factory):
-    """A second project runs the stages that compute (data, the global RM's training and scoring, filter and
-    weights, every fine-tune: `dvc repro training@chile`) beside a busy core and writes the first run's bytes;
-    the analysis stages after them only read these outputs (their seeded bootstraps are unit-tested)."""
+    """A second project, of run seed 0 alone, runs the stages that compute (data, the global RM's training and
+    scoring, filter and weights, every fine-tune: `dvc repro training@chile`) beside a busy core and writes the
+    first run's bytes for that seed; the analysis stages after them only read these outputs (their seeded
+    bootstraps are unit-tested). A run seed's outputs do not depend on the other seeds of its project."""
     import multiprocessing
 
     _, _, _, first_outputs = project
     root = tmp_path_factory.mktemp("scpo-e2e-again")
-    env = scratch_project(root)
+    env = pipeline.scratch_project(root, "tests/tiny_profile.yaml", {"seeds": [0]}, HF_TOKEN=TOKEN)
     # A competing load: a thread count that a math library chose at run time from the load would show here as
     # different last digits. One busy process is load enough on any machine and leaves a core to the test beside.
     stop = multiprocessing.Event()
@@ -242,10 +264,16 @@ def test_same_params_and_seed_give_byte_identical_metrics_and_a_killed_training_
         stop.set()
         burner.join(timeout=10)
     second = outputs(root)
-    assert {"reports/metrics/01_data-seed1.json", "reports/metrics/02_global_scoring-seed1.json",
-            "reports/metrics/03_filter_weight-seed1.json", "reports/metrics/04_training-chile.json"} <= second.keys()
-    changed = sorted(name for name in second if second[name] != first_outputs.get(name))
+    per_seed = {"reports/metrics/01_data-seed0.json", "reports/metrics/02_global_scoring-seed0.json",
+                "reports/metrics/03_filter_weight-seed0.json"}
+    assert per_seed | {"reports/metrics/04_training-chile.json"} <= second.keys()
+    training = "reports/metrics/04_training-chile.json"  # seed 0's runs of the first project's two seeds
+    changed = sorted(name for name in second if name != training and second[name] != first_outputs.get(name))
     assert not changed, f"differ under load: {changed}"
+    again, first = json.loads(second[training]), json.loads(first_outputs[training])
+    assert set(again["runs"]) == {name for name in first["runs"] if name.startswith("seed0/")}
+    for name, summary in again["runs"].items():  # as JSON text: NaN where a test set is empty
+        assert json.dumps(summary, sort_keys=True) == json.dumps(first["runs"][name], sort_keys=True), name
 
     # Kill the training stage once a run has written a checkpoint, then re-run it.
     checkpoints = root / "artifacts" / "checkpoints" / "chile"
