@@ -13,11 +13,11 @@ from typing import TYPE_CHECKING, Iterable
 from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors
 
 from scpo.config import GlobalRMConfig
-
-if TYPE_CHECKING:  # transformers is imported where a tokenizer or a model is built: the simulator's users
-    # (the data stage, the gallery) read the vocabulary above without it (about 2 s of a stage's start)
-    from transformers import BertForSequenceClassification, PreTrainedTokenizerFast
 from scpo.data import EMPTY_RESPONSE
+
+if TYPE_CHECKING:  # transformers is imported where a tokenizer or a model is built: what needs only the vocabulary
+    # (the simulator, and through it the gallery) starts without it, about 2 s sooner
+    from transformers import BertForSequenceClassification, PreTrainedTokenizerFast
 
 # The simulator's latent attributes (scpo.embedded) and the words that express them: (name, words for +, words for -).
 ATTRIBUTES = (

@@ -29,6 +29,7 @@ from scpo import config, data, embedded, evaluation, io, paired, paths, planted,
 if TYPE_CHECKING:  # the stage imports what trains (transformers, TRL) in `main`; the gallery reads the points without
     from scpo import train
 
+
 def point_simulation(sim: config.SimulationConfig, extreme_share: float, country_share: float,
                      seed: int) -> config.SimulationConfig:
     """The simulation of a point (its two knobs) in run seed `seed`'s world."""
