@@ -69,8 +69,7 @@ def overrides(model: Path, tiny: bool) -> dict:
     if tiny:
         changes["training"] |= {"max_steps": 4, "logging_steps": 2}
         changes["scoring"] |= {"max_length": 64}
-        changes["simulation"] = {"user_scale": 0.25, "conversations_per_user": 2, "mean_turns": 2.5, "max_turns": 3,
-                                 "aggregate_users": 200}  # tests/tiny_profile.yaml's world
+        changes["simulation"] = yaml.safe_load((ROOT / "tests/tiny_profile.yaml").read_text())["simulation"]  # its world
     return changes
 
 

@@ -174,20 +174,26 @@ def test_the_study_renders_as_html_and_training_curves_as_dvc_plots(project):
     assert "- **tau (filtering.tau)**: 0.7" in card and "- **beta (weighting.beta)**: 1.1" in card
 
 
-def test_changing_beta_reruns_weighting_and_after(project):
-    """The stages that read beta themselves, as DVC finds them changed (`--dry`: its decision from dvc.lock, without
-    running them; what reads their outputs then re-runs as outputs change, as the experiment below runs for real)."""
-    root, env, _, _ = project
+def would_rerun(root, env, old, new):
+    """The stages `dvc repro --dry` finds changed with `old` replaced by `new` in params.yaml (its decision from
+    dvc.lock, nothing run): those whose own params or dependencies changed. What reads their outputs re-runs as
+    the outputs change, as the real re-runs here show. params.yaml is restored after."""
     params = root / "params.yaml"
     original = params.read_text()
-    params.write_text(original.replace("beta: 1.1", "beta: 0.5"))
+    assert old in original
+    params.write_text(original.replace(old, new))
     try:
-        # The grid points recompute the filter and weights themselves: beta does not touch them. Stage 04 records
-        # beta in its model cards; the regime map trains SCPO at the configured tau and beta; the gallery labels it.
-        assert ran(run(["dvc", "repro", "--dry"], root, env)) == {
-            "filter_weight@0", "filter_weight@1", "training@chile", "figures", *REGIMES}
+        return ran(run(["dvc", "repro", "--dry"], root, env))
     finally:
         params.write_text(original)
+
+
+def test_changing_beta_reruns_weighting_and_after(project):
+    root, env, _, _ = project
+    # The grid points recompute the filter and weights themselves: beta does not touch them. Stage 04 records beta in
+    # its model cards; the regime map trains SCPO at the configured tau and beta; the gallery labels it.
+    assert would_rerun(root, env, "beta: 1.1", "beta: 0.5") == {
+        "filter_weight@0", "filter_weight@1", "training@chile", "figures", *REGIMES}
 
 
 def test_an_experiment_reruns_what_its_param_reaches_and_leads_with_the_headline(project):
@@ -209,18 +215,10 @@ def test_an_experiment_reruns_what_its_param_reaches_and_leads_with_the_headline
 
 
 def test_changing_the_learning_rate_reruns_every_trained_arm(project):
-    """Every stage that trains reads the learning rate itself (`--dry`, as above: the stages after them follow
-    from their outputs)."""
     root, env, _, _ = project
-    params = root / "params.yaml"
-    original = params.read_text()
-    params.write_text(original.replace("learning_rate: 0.0002", "learning_rate: 0.0003"))
-    try:
-        assert ran(run(["dvc", "repro", "--dry"], root, env)) == {
-            "training@chile", "data_efficiency@chile", "shuffled_labels@chile", *GRID, *REGIMES}
-    finally:
-        params.write_text(original)
-    assert ran(run(["dvc", "repro", "--dry"], root, env)) == set()
+    assert would_rerun(root, env, "learning_rate: 0.0002", "learning_rate: 0.0003") == {  # every stage that trains
+        "training@chile", "data_efficiency@chile", "shuffled_labels@chile", *GRID, *REGIMES}
+    assert ran(run(["dvc", "repro", "--dry"], root, env)) == set()  # restored: nothing to run
 
 
 def test_out_of_range_param_stops_the_first_stage_naming_the_key(project):
@@ -264,10 +262,9 @@ def test_same_params_and_seed_give_byte_identical_metrics_and_a_killed_training_
         stop.set()
         burner.join(timeout=10)
     second = outputs(root)
-    per_seed = {"reports/metrics/01_data-seed0.json", "reports/metrics/02_global_scoring-seed0.json",
-                "reports/metrics/03_filter_weight-seed0.json"}
-    assert per_seed | {"reports/metrics/04_training-chile.json"} <= second.keys()
     training = "reports/metrics/04_training-chile.json"  # seed 0's runs of the first project's two seeds
+    assert {"reports/metrics/01_data-seed0.json", "reports/metrics/02_global_scoring-seed0.json",
+            "reports/metrics/03_filter_weight-seed0.json", training} <= second.keys()
     changed = sorted(name for name in second if name != training and second[name] != first_outputs.get(name))
     assert not changed, f"differ under load: {changed}"
     again, first = json.loads(second[training]), json.loads(first_outputs[training])
